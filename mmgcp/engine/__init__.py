@@ -1,0 +1,4 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+from .optimizers import CPUAmpOptimWrapper, enable_amp
+
+__all__ = ['CPUAmpOptimWrapper', 'enable_amp']

@@ -1,0 +1,27 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""mmgcp's registries.
+
+Each one is a child of mmengine's root registry with scope ``mmgcp``, so configs of mmpretrain,
+mmdet and mmsegmentation can build mmgcp modules as ``type='mmgcp.GCPNeck'``: the parent
+registry finds the ``mmgcp`` child, and ``locations`` imports the modules lazily on first use.
+"""
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import Registry
+
+#: Neural network modules: necks, heads, backbones, GCP layers.
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmgcp', locations=['mmgcp.models'])
+#: Training hooks (e.g. the loss-landscape probe).
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmgcp', locations=['mmgcp.engine'])
+#: Datasets.
+DATASETS = Registry(
+    'dataset', parent=MMENGINE_DATASETS, scope='mmgcp', locations=['mmgcp.datasets'])
+#: Data transforms.
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope='mmgcp', locations=['mmgcp.datasets'])
+#: Optimizer wrappers (e.g. bf16 autocast on CPU for ``--amp``).
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmgcp', locations=['mmgcp.engine'])

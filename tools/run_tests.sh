@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (or reuse) the environment, then run mmgcp's whole test suite.
+#   bash tools/run_tests.sh [pytest args...]      e.g.  -m "not slow"  for the quick subset
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/tools/setup_env.sh"
+cd "$ROOT"
+exec "$ROOT/.venv/bin/python" -m pytest tests "$@"
