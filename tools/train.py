@@ -55,6 +55,9 @@ def parse_args():
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Merge the command-line arguments into the config."""
+    # --cfg-options first, so that flags such as --no-validate win over them.
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -83,9 +86,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ValueError(
                 '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
-
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return cfg
 
 

@@ -1,0 +1,9 @@
+# ResNet-101 DropCov: stride-1 last stage, 2048 -> 256 reduction, adaptive channel dropout
+# (training only), covariance, upper triangle (32896) -> fc. Same recipe as the GAP twin.
+_base_ = 'mmpretrain::resnet/resnet101_8xb32_in1k.py'
+custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(strides=(1, 2, 2, 1)),
+    neck=dict(
+        _delete_=True, type='mmgcp.DropCovNeck', in_channels=2048, reduced_channels=256),
+    head=dict(in_channels=32896))

@@ -1,0 +1,2 @@
+# ResNet-18 GAP baseline: mmpretrain's own recipe (SGD 0.1, batch 256, 100 epochs, step 30/60/90).
+_base_ = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'

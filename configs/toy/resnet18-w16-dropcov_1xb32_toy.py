@@ -1,0 +1,5 @@
+# Toy DropCov: the GAP twin with a DropCov neck (adaptive channel dropout, no normalisation).
+_base_ = './resnet18-w16-gap_1xb32_toy.py'
+model = dict(
+    neck=dict(_delete_=True, type='mmgcp.DropCovNeck', in_channels=128, reduced_channels=32),
+    head=dict(in_channels=32 * 33 // 2))

@@ -1,0 +1,11 @@
+# Toy iSQRT-COV: the GAP twin with a GCP neck (128 -> 32 channels, 5 Newton-Schulz iterations).
+_base_ = './resnet18-w16-gap_1xb32_toy.py'
+model = dict(
+    neck=dict(
+        _delete_=True,
+        type='mmgcp.GCPNeck',
+        in_channels=128,
+        reduced_channels=32,
+        post_norm='isqrt',
+        num_iters=5),
+    head=dict(in_channels=32 * 33 // 2))

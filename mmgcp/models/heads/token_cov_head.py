@@ -1,0 +1,79 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmpretrain.models.heads import ClsHead
+
+from mmgcp.ops import cross_covariance
+from mmgcp.registry import MODELS
+
+
+@MODELS.register_module()
+class TokenCovClsHead(ClsHead):
+    """DropCov head for vision transformers: token cross-covariance fused with the class token.
+
+    The backbone must return all tokens after its final norm (mmpretrain's
+    ``VisionTransformer(out_type='raw')``), class token first. Patch tokens are projected by a
+    bias-free linear layer into per-head queries and keys; one dropout mask (training only) is
+    shared by both; each head's cross-covariance ``(1/N)(q - mu)^T (k - mu)`` is dropped out
+    element-wise, flattened and classified; the class token has its own classifier and the two
+    logits are summed.
+
+    Args:
+        num_classes (int): Number of categories.
+        in_channels (int): Token width (384 for DeiT-S).
+        num_heads (int): Number of covariance heads. Defaults to 6.
+        head_channels (int): Channels of each head's queries and keys. Defaults to 24.
+        qk_dropout (float): Rate of the mask shared by queries and keys. Defaults to 0.2.
+        cov_dropout (float): Dropout on the covariance entries. Defaults to 0.5.
+        init_cfg (dict, optional): Defaults to truncated-normal linear layers.
+        **kwargs: Other arguments of mmpretrain's ``ClsHead`` (loss, topk, ...).
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 num_heads: int = 6,
+                 head_channels: int = 24,
+                 qk_dropout: float = 0.2,
+                 cov_dropout: float = 0.5,
+                 init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02),
+                 **kwargs):
+        super().__init__(init_cfg=init_cfg, **kwargs)
+        for name, rate in (('qk_dropout', qk_dropout), ('cov_dropout', cov_dropout)):
+            if not 0 <= rate < 1:
+                raise ValueError(f'{name} must be in [0, 1), got {rate}.')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.num_heads = num_heads
+        self.head_channels = head_channels
+        self.qk_dropout = qk_dropout
+        self.qk = nn.Linear(in_channels, 2 * num_heads * head_channels, bias=False)
+        self.cov_drop = nn.Dropout(cov_dropout)
+        self.fc_visual = nn.Linear(num_heads * head_channels * head_channels, num_classes)
+        self.fc_cls = nn.Linear(in_channels, num_classes)
+
+    def pre_logits(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Split tokens into (flattened per-head covariances, class token)."""
+        tokens = feats[-1]
+        if isinstance(tokens, (tuple, list)):  # out_type='raw' may wrap the tokens
+            tokens = tokens[0]
+        if tokens.dim() != 3 or tokens.size(-1) != self.in_channels:
+            raise ValueError(
+                f'TokenCovClsHead expects B x (1 + N) x {self.in_channels} tokens, got '
+                f"{tuple(tokens.shape)}; use VisionTransformer(out_type='raw').")
+        cls_token, patches = tokens[:, 0], tokens[:, 1:]
+        b, n, _ = patches.shape
+        qk = self.qk(patches).view(b, n, 2, self.num_heads, self.head_channels)
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each B x heads x N x c
+        if self.training and self.qk_dropout > 0:
+            keep = 1 - self.qk_dropout
+            mask = torch.bernoulli(torch.full_like(q, keep)) / keep
+            q, k = q * mask, k * mask
+        cov = cross_covariance(q, k)  # B x heads x c x c
+        return self.cov_drop(cov.flatten(1)), cls_token
+
+    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        cov, cls_token = self.pre_logits(feats)
+        return self.fc_visual(cov) + self.fc_cls(cls_token)

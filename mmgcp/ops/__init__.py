@@ -1,0 +1,26 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""The GCP math: covariance, iSQRT, matrix power, triangle vectorisation and DropCov.
+
+Plain PyTorch, no OpenMMLab import: every model of mmgcp is built on these functions.
+"""
+from .covariance import Covariance, CrossCovariance, covariance, cross_covariance
+from .dropcov import AdaptiveChannelDropout, adaptive_channel_dropout, drop_rate
+from .isqrt import ISQRT_EPS, CovarianceISqrt, ISqrt, covariance_isqrt, isqrt
+from .matrix_power import MATRIX_POWER_EPS, MatrixPower, matrix_power, power_divided_differences
+from .nonfinite import (
+    NONFINITE_MODES,
+    NonFiniteError,
+    handle_nonfinite,
+    num_skipped_samples,
+    reset_num_skipped_samples,
+)
+from .triu import TriuVectorize, triu_flat_indices, triu_unvectorize, triu_vectorize
+
+__all__ = [
+    'covariance', 'cross_covariance', 'isqrt', 'covariance_isqrt', 'matrix_power',
+    'triu_vectorize', 'triu_unvectorize', 'adaptive_channel_dropout', 'drop_rate',
+    'power_divided_differences', 'triu_flat_indices', 'Covariance', 'CrossCovariance', 'ISqrt',
+    'CovarianceISqrt', 'MatrixPower', 'TriuVectorize', 'AdaptiveChannelDropout',
+    'NonFiniteError', 'NONFINITE_MODES', 'handle_nonfinite', 'num_skipped_samples',
+    'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS'
+]

@@ -1,0 +1,192 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""Covariance pooling: per-sample channel covariance of feature maps or tokens."""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+
+from ._utils import autocast_disabled, to_compute_dtype
+from .nonfinite import check_nonfinite_mode, handle_nonfinite, nonfinite_samples
+
+
+class _CovarianceFunction(Function):
+    """``B x C x M -> B x C x C``, ``(1/M) Xc Xc^T`` with a hand-written backward.
+
+    The backward is ``grad_X = (1/M) (G + G^T) Xc``: no M x M centring matrix, and only the input
+    (which the caller keeps anyway) and the B x C x 1 mean are stored.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        num_positions = x.shape[-1]
+        mean = x.mean(dim=-1, keepdim=True)
+        centred = x - mean
+        sigma = torch.bmm(centred, centred.mT).div_(num_positions)
+        ctx.save_for_backward(x, mean)
+        return sigma
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:
+        x, mean = ctx.saved_tensors
+        with autocast_disabled(x.device.type):
+            centred = x - mean
+            # (G + G^T) Xc already has zero mean over positions: no centring of the gradient.
+            return torch.bmm(grad + grad.mT, centred).div_(x.shape[-1])
+
+
+def _covariance_input(x: Tensor, tokens: bool, op: str) -> Tensor:
+    """Check the layout of ``x`` and return it as ``B x C x M`` (a view when possible)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f'{op} expects a torch.Tensor, got {type(x).__name__}.')
+    if tokens:
+        if x.dim() != 3:
+            raise ValueError(f'{op}(tokens=True) expects tokens of shape B x N x C, got '
+                             f'{tuple(x.shape)}.')
+        x = x.transpose(1, 2)
+    elif x.dim() < 3:
+        raise ValueError(f'{op} expects features of shape B x C x H x W (or B x C x M), got '
+                         f'{tuple(x.shape)}; pass tokens=True for B x N x C tokens.')
+    else:
+        x = x.flatten(2)
+    if x.shape[-1] == 0 or x.shape[1] == 0:
+        raise ValueError(f'{op} needs at least one position and one channel, got B x C x M = '
+                         f'{tuple(x.shape)}.')
+    return x
+
+
+def _covariance(x: Tensor, tokens: bool, nonfinite: str) -> Tuple[Tensor, int]:
+    check_nonfinite_mode(nonfinite)
+    x = _covariance_input(x, tokens, 'covariance')
+    x, num_skipped = handle_nonfinite(x, 'covariance', nonfinite)
+    with autocast_disabled(x.device.type):
+        x = to_compute_dtype(x, 'covariance')
+        return _CovarianceFunction.apply(x), num_skipped
+
+
+def covariance(x: Tensor, tokens: bool = False, nonfinite: str = 'raise') -> Tensor:
+    """Per-sample channel covariance, centred over positions and divided by M.
+
+    ``Sigma = (1/M) Xc Xc^T`` with ``Xc = X - mean over the M positions``. Runs in float32 under
+    autocast (fp16/bf16 inputs are promoted); float64 inputs stay float64.
+
+    Args:
+        x (Tensor): Features ``B x C x H x W`` (any number of trailing spatial dims, including
+            ``B x C x M``), or tokens ``B x N x C`` when ``tokens=True``.
+        tokens (bool): Whether ``x`` is laid out as ``B x N x C``. Defaults to False.
+        nonfinite (str): ``'raise'`` raises :class:`NonFiniteError` on NaN/Inf with the batch
+            indices; ``'skip'`` outputs zeros for those samples and counts them. Defaults to
+            ``'raise'``.
+
+    Returns:
+        Tensor: ``B x C x C`` symmetric positive semi-definite matrices (float32 or float64).
+    """
+    return _covariance(x, tokens, nonfinite)[0]
+
+
+def _cross_covariance(a: Tensor, b: Tensor, nonfinite: str) -> Tuple[Tensor, int]:
+    check_nonfinite_mode(nonfinite)
+    for name, value in (('a', a), ('b', b)):
+        if not isinstance(value, Tensor) or value.dim() < 2:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f'cross_covariance expects {name} of shape ... x N x C, got {shape}.')
+    if a.shape[:-1] != b.shape[:-1]:
+        raise ValueError(f'cross_covariance expects a (... x N x C1) and b (... x N x C2) with the '
+                         f'same leading dims and N, got {tuple(a.shape)} and {tuple(b.shape)}.')
+    if a.shape[-2] == 0:
+        raise ValueError(f'cross_covariance needs at least one token, got {tuple(a.shape)}.')
+    unbatched = a.dim() == 2
+    if unbatched:
+        a, b = a.unsqueeze(0), b.unsqueeze(0)
+    num_skipped = 0
+    bad_a, bad_b = nonfinite_samples(a), nonfinite_samples(b)
+    if bad_a is not None or bad_b is not None:
+        bad = bad_a if bad_b is None else bad_b if bad_a is None else bad_a | bad_b
+        a, num_skipped = handle_nonfinite(a, 'cross_covariance', nonfinite, bad=bad)
+        b = torch.where(bad.view(-1, *([1] * (b.dim() - 1))), torch.zeros_like(b), b)
+    with autocast_disabled(a.device.type):
+        a = to_compute_dtype(a, 'cross_covariance', 'a')
+        b = to_compute_dtype(b, 'cross_covariance', 'b')
+        if a.dtype != b.dtype:
+            a, b = a.double(), b.double()
+        a = a - a.mean(dim=-2, keepdim=True)
+        b = b - b.mean(dim=-2, keepdim=True)
+        out = torch.matmul(a.mT, b).div_(a.shape[-2])
+    return (out.squeeze(0) if unbatched else out), num_skipped
+
+
+def cross_covariance(a: Tensor, b: Tensor, nonfinite: str = 'raise') -> Tensor:
+    """Cross-covariance of two token sets, ``(1/N) (a - mean)^T (b - mean)``.
+
+    Used by the DeiT DropCov head, one matrix per head. The means are over the N tokens. Runs in
+    float32 under autocast (half inputs are promoted); float64 stays float64.
+
+    Args:
+        a (Tensor): Tokens ``... x N x C1``.
+        b (Tensor): Tokens ``... x N x C2`` with the same leading dims and N as ``a``.
+        nonfinite (str): ``'raise'`` raises :class:`NonFiniteError` naming the batch indices
+            (dim 0); ``'skip'`` outputs zeros for samples with NaN/Inf in ``a`` or ``b`` and
+            counts them. Defaults to ``'raise'``.
+
+    Returns:
+        Tensor: ``... x C1 x C2``.
+    """
+    return _cross_covariance(a, b, nonfinite)[0]
+
+
+class Covariance(nn.Module):
+    """Module form of :func:`covariance`.
+
+    Args:
+        tokens (bool): Whether inputs are ``B x N x C`` tokens. Defaults to False.
+        nonfinite (str): ``'raise'`` or ``'skip'``; see :func:`covariance`. Defaults to
+            ``'raise'``.
+
+    Attributes:
+        num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
+    """
+
+    def __init__(self, tokens: bool = False, nonfinite: str = 'raise'):
+        super().__init__()
+        check_nonfinite_mode(nonfinite)
+        self.tokens = tokens
+        self.nonfinite = nonfinite
+        self.num_skipped = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``."""
+        sigma, num_skipped = _covariance(x, self.tokens, self.nonfinite)
+        self.num_skipped += num_skipped
+        return sigma
+
+    def extra_repr(self) -> str:
+        return f"tokens={self.tokens}, nonfinite='{self.nonfinite}'"
+
+
+class CrossCovariance(nn.Module):
+    """Module form of :func:`cross_covariance`.
+
+    Args:
+        nonfinite (str): ``'raise'`` or ``'skip'``. Defaults to ``'raise'``.
+
+    Attributes:
+        num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
+    """
+
+    def __init__(self, nonfinite: str = 'raise'):
+        super().__init__()
+        check_nonfinite_mode(nonfinite)
+        self.nonfinite = nonfinite
+        self.num_skipped = 0
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        """``... x N x C1``, ``... x N x C2`` -> ``... x C1 x C2``."""
+        out, num_skipped = _cross_covariance(a, b, self.nonfinite)
+        self.num_skipped += num_skipped
+        return out
+
+    def extra_repr(self) -> str:
+        return f"nonfinite='{self.nonfinite}'"

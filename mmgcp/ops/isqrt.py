@@ -1,0 +1,465 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""iSQRT-COV: matrix square root by the coupled Newton-Schulz iteration, as published.
+
+The published layer (iSQRT-COV, CVPR'18) computes, for a symmetric PSD ``Sigma``::
+
+    A = Sigma / tr(Sigma);  Y0 = A, Z0 = I
+    for k = 1 .. N-1:  T = (3I - Z Y) / 2;  Y <- Y T;  Z <- T Z
+    Y_N = Y (3I - Z Y) / 2;  output = sqrt(tr(Sigma)) Y_N
+
+Five iterations are far from the exact square root on singular spectra; networks are trained
+with this approximation, so it is reproduced exactly (as a polynomial in ``A``), not replaced by
+``sqrtm``.
+
+How it is evaluated here. Every iterate is a polynomial in ``A``, so all of them are symmetric
+and commute, and ``Y_k = A Z_k``. With ``U_k = Z_k Y_k = A Z_k^2`` the loop becomes
+
+    T_k = (3I - U_{k-1}) / 2,  Z_k = Z_{k-1} T_k,
+    U_k = U_{k-1} T_k^2 = h(U_{k-1}),  h(U) = 9/4 U - 3/2 U^2 + 1/4 U^3,
+
+and ``Y_N = A Q`` with ``Q = Z_N = T_1 ... T_N``. The forward costs the same 3N-3 products as
+the published loop, but the backward is hand-derived: with a symmetric output gradient every
+adjoint stays symmetric, which turns two products into one in each step (20 instead of 24
+products for N = 5), only ``U_0..U_{N-1}`` and ``Z_2..Z_{N-1}`` are stored, and they are freed
+one by one during the backward.
+
+:func:`covariance_isqrt` fuses the covariance with the iteration. When the number of positions
+M is smaller than the number of channels d (14 x 14 = 196 < 256 in every GCP ResNet), it runs the
+loop on the M x M Gram matrix instead of the d x d covariance: with ``A = V V^T`` and
+``V = Xc / sqrt(M tr)``, ``A q(A) = V q(V^T V) V^T`` for any polynomial ``q``, so the products
+shrink from d^3 to M^3 (0.45x at 196 vs 256) and the result is the same function.
+
+A spectral evaluation of the same polynomial (``eigh`` of ``A``, the scalar recurrence on the
+eigenvalues) was measured and not adopted: on CPU one batched ``eigh`` of 32 matrices of size
+256 costs as much as about 30 batched products, more than the whole iteration, and GPUs are
+even less favourable to ``eigh``.
+
+Gradients: the operators are defined on symmetric matrices; the backward returns the gradient
+with respect to the symmetric input, i.e. it treats the output gradient ``G`` as ``(G + G^T) / 2``
+(equivalently, the symmetric part of the Euclidean gradient). Everything upstream of a
+covariance sees exactly the same gradient as with plain autograd.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.autograd import Function
+from torch.autograd.function import once_differentiable
+
+from ._utils import (
+    autocast_disabled,
+    batch_inner,
+    check_eps,
+    check_num_iters,
+    check_square_batch,
+    to_compute_dtype,
+)
+from .covariance import _covariance_input, _CovarianceFunction
+from .nonfinite import check_nonfinite_mode, handle_nonfinite
+
+#: Default lower bound on the trace used for the pre-normalisation, ``A = Sigma / max(tr, eps)``
+#: and the post-compensation ``sqrt(max(tr, eps))``. Below it (dead, all-zero features) the
+#: output stays finite (zero for a zero matrix) and no gradient flows through the trace.
+ISQRT_EPS = 1e-12
+
+
+def _half_three_minus(u: Tensor) -> Tensor:
+    """``T = (3I - U) / 2`` without building an identity matrix."""
+    t = u.mul(-0.5)
+    t.diagonal(dim1=-2, dim2=-1).add_(1.5)
+    return t
+
+
+def _newton_schulz_forward(a: Tensor, num_iters: int) -> Tuple[Tensor, List[Tensor],
+                                                               List[Tensor]]:
+    """``Q = T_1 ... T_N`` of the published iteration on ``a``, so that ``Y_N = a Q``.
+
+    Args:
+        a (Tensor): ``B x n x n`` symmetric matrices (already trace-normalised).
+        num_iters (int): N >= 1.
+
+    Returns:
+        tuple: ``Q`` (``B x n x n``), the list ``[U_0 = a, U_1, ..., U_{N-1}]`` and the list
+        ``[Z_2, ..., Z_{N-1}]``, which is what :func:`_newton_schulz_backward` needs.
+    """
+    us = [a]
+    zs = []
+    u = a
+    z = _half_three_minus(a)  # Z_1 = T_1, as Z_0 = I
+    for k in range(2, num_iters + 1):
+        # U_{k-1} = h(U_{k-2}) = 9/4 U + U^2 (U / 4 - 3/2 I): the exact 9/4 U term keeps the
+        # rounding error lower than U T^2 (four times lower in float32 at d = 256)
+        u_sq = torch.bmm(u, u)
+        cubic = u.mul(0.25)
+        cubic.diagonal(dim1=-2, dim2=-1).sub_(1.5)
+        u = torch.baddbmm(u, u_sq, cubic, beta=2.25)
+        del u_sq, cubic
+        us.append(u)
+        if k > 2:
+            zs.append(z)
+        # Z_k = Z_{k-1} T_k = 3/2 Z_{k-1} - 1/2 Z_{k-1} U_{k-1}
+        z = torch.baddbmm(z, z, u, beta=1.5, alpha=-0.5)
+    return z, us, zs
+
+
+def _newton_schulz_backward(grad_q: List[Tensor], us: List[Optional[Tensor]],
+                            zs: List[Tensor], num_iters: int) -> Tensor:
+    """Gradient with respect to ``a`` of :func:`_newton_schulz_forward`, for a symmetric ``grad_q``.
+
+    Reverse mode through ``Z_k = sym(Z_{k-1} T_k)`` and ``U_k = h(U_{k-1})``. These symmetrised
+    forms are equal to the published products on the commuting iterates, so the total derivative
+    is unchanged, and they keep every adjoint symmetric: ``X + X^T`` then replaces one of two
+    products. Per step (N = 5): 5 products instead of the 6 of autograd.
+
+    The lists are consumed: entries are dropped as soon as they are used, so the memory of the
+    saved iterates (and of ``grad_q``) is given back during the backward. Pass copies to keep
+    them.
+
+    Args:
+        grad_q (list[Tensor]): One-element list holding the symmetric ``B x n x n`` gradient of
+            ``Q`` (a list, so that the caller holds no reference to it).
+        us (list[Tensor]): ``[U_0, ..., U_{N-1}]`` from the forward.
+        zs (list[Tensor]): ``[Z_2, ..., Z_{N-1}]`` from the forward.
+        num_iters (int): N.
+
+    Returns:
+        Tensor: Symmetric ``B x n x n`` gradient of ``a``.
+    """
+    grad_z = grad_q.pop()  # adjoint of Z_k, from k = N down
+    grad_u: Optional[Tensor] = None  # adjoint of U_k (U_N is not used)
+    for k in range(num_iters, 0, -1):
+        u = us[k - 1]
+        # T_k = 3/2 I - 1/2 U_{k-1} receives sym(Z_{k-1} G_Z), i.e. U_{k-1} receives
+        # -1/4 (zg + zg^T) with zg = Z_{k-1} G_Z.
+        if k >= 3:
+            zg = torch.bmm(zs.pop(), grad_z)
+        elif k == 2:  # Z_1 = 3/2 I - 1/2 U_0
+            zg = torch.baddbmm(grad_z, us[0], grad_z, beta=1.5, alpha=-0.5)
+        else:  # Z_0 = I
+            zg = grad_z.clone()
+        if grad_u is None:  # k = N: U_N does not exist
+            new_grad_u = zg.add(zg.mT).mul_(-0.25)
+        else:
+            # U_k = h(U_{k-1}) = 9/4 U - 3/2 U^2 + 1/4 U^3 has the adjoint
+            # 9/4 G - 3/2 (GU + UG) + 1/4 (GU^2 + U^2 G + UGU) for a symmetric G. With
+            # v = (G U^2 - zg) / 4 - 3/2 G U + 9/8 G, the new adjoint is v + v^T + U (G U) / 4.
+            grad_uu = torch.bmm(grad_u, u)
+            v = zg.baddbmm_(grad_uu, u, beta=-0.25, alpha=0.25)
+            v.add_(grad_uu, alpha=-1.5).add_(grad_u, alpha=1.125)
+            new_grad_u = v.add(v.mT).baddbmm_(u, grad_uu, alpha=0.25)
+            del grad_uu, v
+        del zg
+        if k >= 2:
+            # G_{Z_{k-1}} = sym(G_Z T_k) = w + w^T with w = 3/4 G_Z - 1/4 G_Z U_{k-1}
+            w = torch.baddbmm(grad_z, grad_z, u, beta=0.75, alpha=-0.25)
+            grad_z = w.add(w.mT)
+            del w
+            us[k - 1] = None  # U_{k-1} is not needed any more (U_0 is kept)
+        grad_u = new_grad_u
+    return grad_u
+
+
+def _retain_graph() -> bool:
+    """Whether the running backward keeps the graph (``retain_graph=True``)."""
+    getter = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', None)
+    if getter is None:
+        return True
+    try:
+        return bool(getter())
+    except RuntimeError:
+        return True
+
+
+def _take_saved(ctx, op: str) -> Tuple[List[Optional[Tensor]], List[Tensor], Tensor]:
+    """The iterates saved on ``ctx``; released from it unless the graph is retained."""
+    if ctx.us is None:
+        raise RuntimeError(f'{op}: backward was called a second time on a graph that was freed; '
+                           f'pass retain_graph=True to the first backward.')
+    us, zs, q = list(ctx.us), list(ctx.zs), ctx.q
+    if not _retain_graph():
+        ctx.us = ctx.zs = ctx.q = None
+    return us, zs, q
+
+
+def _sym_bmm(grad: Tensor, scale: Tensor, *rights: Tensor) -> List[Tensor]:
+    """``(scale sym(grad)) @ right`` for each right operand, by chunks of the batch.
+
+    Chunking keeps the symmetrised copy of ``grad`` small (a quarter of the batch at most).
+
+    Args:
+        grad (Tensor): ``B x n x n`` gradient.
+        scale (Tensor): ``B`` factors.
+        *rights (Tensor): ``B x n x m`` operands.
+
+    Returns:
+        list[Tensor]: One ``B x n x m`` product per right operand.
+    """
+    batch = grad.shape[0]
+    chunk = max(1, -(-batch // 4))
+    outs = [grad.new_empty(grad.shape[:-1] + right.shape[-1:]) for right in rights]
+    for begin in range(0, batch, chunk):
+        part = slice(begin, begin + chunk)
+        grad_part = grad[part].to(outs[0].dtype)
+        sym_part = grad_part.add(grad_part.mT).mul_((0.5 * scale[part])[:, None, None])
+        for out, right in zip(outs, rights):
+            torch.bmm(sym_part, right[part], out=out[part])
+    return outs
+
+
+class _ISqrtFunction(Function):
+    """``B x d x d`` Sigma -> ``sqrt(tr) A Q(A)`` with ``A = Sigma / tr`` (trace guarded)."""
+
+    @staticmethod
+    def forward(ctx, sigma: Tensor, num_iters: int, eps: float) -> Tensor:
+        trace = sigma.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+        trace_safe = trace.clamp_min(eps)
+        a = sigma / trace_safe[:, None, None]
+        q, us, zs = _newton_schulz_forward(a, num_iters)
+        out = torch.bmm(a, q).mul_(trace_safe.sqrt()[:, None, None])
+        ctx.num_iters = num_iters
+        ctx.trace_used = trace > eps
+        # The iterates are intermediates (neither input nor output), kept on ctx so that the
+        # backward can free them one by one.
+        ctx.us, ctx.zs, ctx.q = us, zs, q
+        ctx.save_for_backward(trace_safe)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:
+        trace_safe, = ctx.saved_tensors
+        us, zs, q = _take_saved(ctx, 'isqrt')
+        a = us[0]
+        with autocast_disabled(grad.device.type):
+            scale = trace_safe.sqrt()
+            # out = s sym(A Q): A receives s sym(G Q), Q receives s sym(A G); with sym(G)
+            # symmetric, A sym(G) = (sym(G) A)^T.
+            grad_a_t, grad_qg = _sym_bmm(grad, scale, a, q)  # s sym(G) A, s sym(G) Q
+            grad_scale = batch_inner(grad_a_t, q) / scale  # <G, A Q>
+            grad_q = [grad_a_t.add(grad_a_t.mT).mul_(0.5)]
+            del grad_a_t, q
+            grad_a = _newton_schulz_backward(grad_q, us, zs, ctx.num_iters)
+            grad_a.add_(grad_qg, alpha=0.5).add_(grad_qg.mT, alpha=0.5)
+            del grad_qg
+            # A = Sigma / t and s = sqrt(t) both depend on the (unclamped) trace t
+            grad_trace = 0.5 * grad_scale / scale - batch_inner(grad_a, a) / trace_safe
+            grad_trace = torch.where(ctx.trace_used, grad_trace, torch.zeros_like(grad_trace))
+            grad_sigma = grad_a.div_(trace_safe[:, None, None])
+            grad_sigma.diagonal(dim1=-2, dim2=-1).add_(grad_trace[:, None])
+        return grad_sigma, None, None
+
+
+class _CovarianceISqrtGramFunction(Function):
+    """``B x d x M`` features -> ``isqrt(covariance)``, iterating on the M x M Gram matrix.
+
+    With ``Xc`` the centred features, ``t = tr(Sigma) = |Xc|^2 / M`` and
+    ``S = Xc^T Xc / (M t)`` (the Gram matrix of ``A = Sigma / t``), the output is
+    ``sqrt(t) A q(A) = kappa Xc q(S) Xc^T`` with ``kappa = 1 / (M sqrt(t))``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, num_iters: int, eps: float) -> Tensor:
+        num_positions = x.shape[-1]
+        mean = x.mean(dim=-1, keepdim=True)
+        centred = x - mean
+        gram = torch.bmm(centred.mT, centred)
+        trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).div_(num_positions)
+        trace_safe = trace.clamp_min(eps)
+        gram.div_((num_positions * trace_safe)[:, None, None])
+        q, us, zs = _newton_schulz_forward(gram, num_iters)
+        out = torch.bmm(centred, q)
+        out = torch.bmm(out, centred.mT)
+        out.mul_((1.0 / (num_positions * trace_safe.sqrt()))[:, None, None])
+        ctx.num_iters = num_iters
+        ctx.trace_used = trace > eps
+        ctx.us, ctx.zs, ctx.q = us, zs, q  # intermediates, freed one by one in the backward
+        ctx.save_for_backward(x, mean, trace_safe)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:
+        x, mean, trace_safe = ctx.saved_tensors
+        us, zs, q = _take_saved(ctx, 'covariance_isqrt')
+        num_positions = x.shape[-1]
+        with autocast_disabled(grad.device.type):
+            kappa = 1.0 / (num_positions * trace_safe.sqrt())  # out = kappa Xc Q Xc^T
+            inv_norm = 1.0 / (num_positions * trace_safe)  # S = inv_norm Xc^T Xc
+            centred = x - mean
+            grad_centred, = _sym_bmm(grad, kappa, centred)  # kappa sym(G) Xc, d x M
+            grad_q = torch.bmm(centred.mT, grad_centred)  # kappa Xc^T sym(G) Xc
+            del centred  # recomputed below: less memory while the iterates are alive
+            grad_kappa = batch_inner(grad_q, q) / kappa
+            grad_centred_q = torch.bmm(grad_centred, q)
+            del grad_centred, q
+            grad_q = [grad_q]
+            grad_s = _newton_schulz_backward(grad_q, us, zs, ctx.num_iters)
+            grad_inv_norm = batch_inner(grad_s, us[0]) / inv_norm
+            grad_trace = -(0.5 * grad_kappa * kappa + grad_inv_norm * inv_norm) / trace_safe
+            grad_trace = torch.where(ctx.trace_used, grad_trace, torch.zeros_like(grad_trace))
+            # G_Xc = 2 kappa sym(G) Xc Q + 2 Xc (inv_norm G_S + grad_trace / M I)
+            grad_s.mul_(inv_norm[:, None, None])
+            grad_s.diagonal(dim1=-2, dim2=-1).add_((grad_trace / num_positions)[:, None])
+            grad_x = grad_centred_q.baddbmm_(x - mean, grad_s).mul_(2)
+            del grad_s
+            # X -> Xc is a projection: remove the mean over positions (round-off only)
+            grad_x.sub_(grad_x.mean(dim=-1, keepdim=True))
+        return grad_x, None, None
+
+
+def _check_isqrt_args(num_iters: int, eps: float, nonfinite: str, op: str) -> None:
+    check_num_iters(num_iters, op)
+    check_eps(eps, op)
+    check_nonfinite_mode(nonfinite)
+
+
+def _isqrt(sigma: Tensor, num_iters: int, eps: float, nonfinite: str) -> Tuple[Tensor, int]:
+    _check_isqrt_args(num_iters, eps, nonfinite, 'isqrt')
+    if not isinstance(sigma, Tensor):
+        raise TypeError(f'isqrt expects a torch.Tensor, got {type(sigma).__name__}.')
+    check_square_batch(sigma, 'isqrt')
+    sigma, num_skipped = handle_nonfinite(sigma, 'isqrt', nonfinite)
+    with autocast_disabled(sigma.device.type):
+        sigma = to_compute_dtype(sigma, 'isqrt', 'sigma')
+        dim = sigma.shape[-1]
+        out = _ISqrtFunction.apply(sigma.reshape(-1, dim, dim), num_iters, float(eps))
+    return out.view(sigma.shape), num_skipped
+
+
+def isqrt(sigma: Tensor,
+          num_iters: int = 5,
+          eps: float = ISQRT_EPS,
+          nonfinite: str = 'raise') -> Tensor:
+    """iSQRT-COV: approximate matrix square root by the published Newton-Schulz iteration.
+
+    Trace pre-normalisation ``A = Sigma / tr``, ``num_iters`` coupled Newton-Schulz steps with
+    the published last step (which only updates Y), post-compensation by ``sqrt(tr)``. This is
+    exactly the trained function (a polynomial in ``A``), not the exact square root. Runs in
+    float32 under autocast; float64 stays float64.
+
+    Args:
+        sigma (Tensor): ``B x d x d`` symmetric PSD matrices (e.g. from :func:`covariance`).
+        num_iters (int): Number of iterations N >= 1. Defaults to 5 (all published models).
+        eps (float): Lower bound of the trace, ``tr <- max(tr, eps)``, so that zero or
+            near-zero traces (dead features) give a finite output (zero for a zero matrix)
+            instead of NaN. Defaults to :data:`ISQRT_EPS` (1e-12).
+        nonfinite (str): ``'raise'`` raises :class:`NonFiniteError` on NaN/Inf with the batch
+            indices; ``'skip'`` outputs zeros for those samples and counts them. Defaults to
+            ``'raise'``.
+
+    Returns:
+        Tensor: ``B x d x d``. The backward returns the gradient with respect to the symmetric
+        input (the output gradient is symmetrised).
+    """
+    return _isqrt(sigma, num_iters, eps, nonfinite)[0]
+
+
+def _covariance_isqrt(x: Tensor, num_iters: int, tokens: bool, eps: float,
+                      nonfinite: str) -> Tuple[Tensor, int]:
+    _check_isqrt_args(num_iters, eps, nonfinite, 'covariance_isqrt')
+    features = _covariance_input(x, tokens, 'covariance_isqrt')
+    features, num_skipped = handle_nonfinite(features, 'covariance_isqrt', nonfinite)
+    with autocast_disabled(features.device.type):
+        features = to_compute_dtype(features, 'covariance_isqrt')
+        if features.shape[-1] < features.shape[-2]:
+            out = _CovarianceISqrtGramFunction.apply(features, num_iters, float(eps))
+        else:
+            sigma = _CovarianceFunction.apply(features)
+            out = _ISqrtFunction.apply(sigma, num_iters, float(eps))
+    return out, num_skipped
+
+
+def covariance_isqrt(x: Tensor,
+                     num_iters: int = 5,
+                     tokens: bool = False,
+                     eps: float = ISQRT_EPS,
+                     nonfinite: str = 'raise') -> Tensor:
+    """Fused ``isqrt(covariance(x), num_iters)``: the iSQRT-COV pooling of a feature map.
+
+    Same values as the two calls (and as the published layer), computed faster and in less
+    memory: when the number of positions M is smaller than the number of channels C the
+    iteration runs on the M x M Gram matrix of the centred features instead of the C x C
+    covariance (same polynomial, see the module docstring). Runs in float32 under autocast.
+
+    Args:
+        x (Tensor): Features ``B x C x H x W`` (or ``B x C x M``), or tokens ``B x N x C``
+            with ``tokens=True``.
+        num_iters (int): Newton-Schulz iterations N >= 1. Defaults to 5.
+        tokens (bool): Whether ``x`` is ``B x N x C``. Defaults to False.
+        eps (float): Lower bound of the trace, as in :func:`isqrt`. Defaults to 1e-12.
+        nonfinite (str): ``'raise'`` or ``'skip'``, as in :func:`covariance`. Defaults to
+            ``'raise'``.
+
+    Returns:
+        Tensor: ``B x C x C``.
+    """
+    return _covariance_isqrt(x, num_iters, tokens, eps, nonfinite)[0]
+
+
+class ISqrt(nn.Module):
+    """Module form of :func:`isqrt`.
+
+    Args:
+        num_iters (int): Newton-Schulz iterations. Defaults to 5.
+        eps (float): Lower bound of the trace. Defaults to 1e-12.
+        nonfinite (str): ``'raise'`` or ``'skip'``. Defaults to ``'raise'``.
+
+    Attributes:
+        num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
+    """
+
+    def __init__(self, num_iters: int = 5, eps: float = ISQRT_EPS, nonfinite: str = 'raise'):
+        super().__init__()
+        _check_isqrt_args(num_iters, eps, nonfinite, 'ISqrt')
+        self.num_iters = num_iters
+        self.eps = eps
+        self.nonfinite = nonfinite
+        self.num_skipped = 0
+
+    def forward(self, sigma: Tensor) -> Tensor:
+        """``B x d x d`` -> ``B x d x d``."""
+        out, num_skipped = _isqrt(sigma, self.num_iters, self.eps, self.nonfinite)
+        self.num_skipped += num_skipped
+        return out
+
+    def extra_repr(self) -> str:
+        return f"num_iters={self.num_iters}, eps={self.eps}, nonfinite='{self.nonfinite}'"
+
+
+class CovarianceISqrt(nn.Module):
+    """Module form of :func:`covariance_isqrt` (covariance followed by iSQRT, fused).
+
+    Args:
+        num_iters (int): Newton-Schulz iterations. Defaults to 5.
+        tokens (bool): Whether inputs are ``B x N x C`` tokens. Defaults to False.
+        eps (float): Lower bound of the trace. Defaults to 1e-12.
+        nonfinite (str): ``'raise'`` or ``'skip'``. Defaults to ``'raise'``.
+
+    Attributes:
+        num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
+    """
+
+    def __init__(self,
+                 num_iters: int = 5,
+                 tokens: bool = False,
+                 eps: float = ISQRT_EPS,
+                 nonfinite: str = 'raise'):
+        super().__init__()
+        _check_isqrt_args(num_iters, eps, nonfinite, 'CovarianceISqrt')
+        self.num_iters = num_iters
+        self.tokens = tokens
+        self.eps = eps
+        self.nonfinite = nonfinite
+        self.num_skipped = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``."""
+        out, num_skipped = _covariance_isqrt(x, self.num_iters, self.tokens, self.eps,
+                                             self.nonfinite)
+        self.num_skipped += num_skipped
+        return out
+
+    def extra_repr(self) -> str:
+        return (f"num_iters={self.num_iters}, tokens={self.tokens}, eps={self.eps}, "
+                f"nonfinite='{self.nonfinite}'")

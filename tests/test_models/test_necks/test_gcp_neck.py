@@ -1,0 +1,86 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+import pytest
+import torch
+
+from mmgcp.models import DropCovNeck, GCPNeck
+from mmgcp.ops import covariance, isqrt, matrix_power, triu_vectorize
+
+
+@pytest.fixture
+def feats():
+    torch.manual_seed(0)
+    return torch.randn(4, 16, 5, 5)
+
+
+@pytest.mark.parametrize('post_norm', ['isqrt', 'power', 'dropcov', 'signed_sqrt_l2', 'none'])
+def test_forward_backward_shapes(feats, post_norm):
+    neck = GCPNeck(in_channels=16, reduced_channels=8, post_norm=post_norm)
+    neck.train()
+    x = feats.clone().requires_grad_(True)
+    (out, ) = neck((x, ))
+    assert out.shape == (4, 8 * 9 // 2) == (4, neck.out_channels)
+    out.square().sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert all(torch.isfinite(p.grad).all() for p in neck.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize('post_norm', ['isqrt', 'power', 'none'])
+def test_eval_output_is_the_published_pipeline(feats, post_norm):
+    neck = GCPNeck(in_channels=16, reduced_channels=8, post_norm=post_norm, num_iters=5).eval()
+    with torch.no_grad():
+        reduced = neck.reduction(feats)
+        sigma = covariance(reduced)
+        expected = {'isqrt': lambda s: isqrt(s, num_iters=5),
+                    'power': lambda s: matrix_power(s, alpha=0.5),
+                    'none': lambda s: s}[post_norm](sigma)
+        (out, ) = neck(feats)
+    torch.testing.assert_close(out, triu_vectorize(expected))
+
+
+def test_without_reduction_pools_input_channels(feats):
+    neck = GCPNeck(in_channels=16, reduced_channels=None).eval()
+    assert not hasattr(neck, 'reduction')
+    (out, ) = neck(feats)
+    torch.testing.assert_close(out, triu_vectorize(isqrt(covariance(feats))))
+
+
+def test_dropcov_trains_with_adaptive_dropout_and_is_plain_covariance_at_inference(feats):
+    neck = DropCovNeck(in_channels=16, reduced_channels=8)
+    assert neck.post_norm == 'dropcov' and neck.attention.conv.weight.shape == (1, 1, 3)
+    neck.eval()
+    with torch.no_grad():
+        (eval_out, ) = neck(feats)
+        expected = triu_vectorize(covariance(neck.reduction(feats)))
+    torch.testing.assert_close(eval_out, expected)
+    neck.train()
+    torch.manual_seed(1)
+    (train_out, ) = neck(feats)
+    assert 0.0 <= neck.last_drop_rate <= 1.0
+    assert train_out.shape == eval_out.shape
+    # Training goes through the attention, so its weights get a gradient.
+    train_out.sum().backward()
+    assert neck.attention.conv.weight.grad is not None
+
+
+def test_bad_arguments_raise_clear_errors(feats):
+    with pytest.raises(ValueError, match="post_norm='sqrtm'.*isqrt"):
+        GCPNeck(in_channels=16, post_norm='sqrtm')
+    with pytest.raises(ValueError, match='num_iters'):
+        GCPNeck(in_channels=16, num_iters=0)
+    with pytest.raises(ValueError, match='DropCovNeck always'):
+        DropCovNeck(in_channels=16, post_norm='isqrt')
+    neck = GCPNeck(in_channels=32, reduced_channels=8)
+    with pytest.raises(ValueError, match=r'B x 32 x H x W.*\(4, 16, 5, 5\)'):
+        neck(feats)
+
+
+def test_nonfinite_features_raise_or_are_skipped(feats):
+    bad = feats.clone()
+    bad[2, 0, 0, 0] = float('nan')
+    with pytest.raises(ValueError, match='2'):
+        GCPNeck(in_channels=16, reduced_channels=None).eval()(bad)
+    neck = GCPNeck(in_channels=16, reduced_channels=None, nonfinite='skip').eval()
+    (out, ) = neck(bad)
+    assert torch.isfinite(out).all()
+    assert neck.num_skipped == 1
+    assert out[2].abs().sum() == 0 and out[0].abs().sum() > 0
