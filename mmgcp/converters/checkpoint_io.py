@@ -1,0 +1,184 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""Read source checkpoints safely, write converted ones atomically, check them against a config.
+
+A conversion either writes a complete checkpoint or nothing: the result goes to a temporary file in
+the destination folder, which is renamed over the destination only once it is fully written.
+"""
+import os
+import os.path as osp
+import pickle
+import uuid
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+#: How many offending keys an error message lists.
+MAX_LISTED = 8
+
+
+class CheckpointConversionError(ValueError):
+    """A checkpoint cannot be read or converted; the message names the file, expected and found."""
+
+
+def format_keys(keys: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """``'a, b, c (+ 5 more)'``: the first ``limit`` keys of a list, for error messages."""
+    keys = list(keys)
+    listed = ', '.join(keys[:limit])
+    return listed + (f' (+ {len(keys) - limit} more)' if len(keys) > limit else '')
+
+
+def load_source_checkpoint(path: str, allow_pickle: bool = False) -> Any:
+    """Load a checkpoint file on the CPU.
+
+    Args:
+        path (str): The checkpoint file.
+        allow_pickle (bool): Fall back to ``torch.load(weights_only=False)`` when the file holds
+            objects other than tensors and containers. Such a file can run code when it is loaded:
+            only allow it for files you trust. Defaults to False.
+
+    Returns:
+        Any: The unpickled object, usually a dict.
+
+    Raises:
+        FileNotFoundError: No such file.
+        CheckpointConversionError: The file is truncated, not a PyTorch checkpoint, or needs
+            ``allow_pickle``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such checkpoint file.')
+    size = osp.getsize(path)
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if 'weights only' not in str(exc).lower():
+            raise _unreadable(path, size, exc) from exc
+        if not allow_pickle:
+            raise CheckpointConversionError(
+                f'{path}: holds Python objects that torch.load(weights_only=True) refuses '
+                f'({str(exc).splitlines()[0]}). If you trust the file, rerun with --allow-pickle '
+                '(allow_pickle=True).') from exc
+    except Exception as exc:  # torch raises RuntimeError, EOFError, ... for damaged files
+        raise _unreadable(path, size, exc) from exc
+    try:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as exc:
+        raise _unreadable(path, size, exc) from exc
+
+
+def _unreadable(path: str, size: int, exc: Exception) -> CheckpointConversionError:
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return CheckpointConversionError(
+        f'{path}: cannot be read as a PyTorch checkpoint ({size} bytes; {type(exc).__name__}: '
+        f'{reason}). The file is truncated (an interrupted download?) or not a checkpoint; '
+        'download it again.')
+
+
+def save_checkpoint_atomic(checkpoint: Dict[str, Any], dst: str) -> None:
+    """Write ``checkpoint`` to ``dst`` through a temporary file in the same folder.
+
+    Args:
+        checkpoint (dict): What to save with :func:`torch.save`.
+        dst (str): Destination path; its folder is created if needed.
+    """
+    folder = osp.dirname(osp.abspath(dst))
+    os.makedirs(folder, exist_ok=True)
+    # Same folder, so that os.replace is an atomic rename; not mkstemp, whose 0600 mode would
+    # stick to the result.
+    tmp_path = osp.join(folder, f'.{osp.basename(dst)}.{uuid.uuid4().hex[:12]}.tmp')
+    try:
+        torch.save(checkpoint, tmp_path)
+        os.replace(tmp_path, dst)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def build_model_from_config(config: str, cfg_options: Optional[dict] = None) -> Tuple[Any, Any]:
+    """Build the ``model`` of an mmpretrain, mmdet or mmseg config, without loading weights.
+
+    Args:
+        config (str): Config file.
+        cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
+
+    Returns:
+        tuple: The model (built in the config's ``default_scope``) and the merged config.
+    """
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+
+    import mmgcp  # noqa: F401  configs reach mmgcp modules as 'mmgcp.Name'
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        return MODELS.build(cfg.model), cfg
+
+
+def compare_with_model(state_dict: Dict[str, torch.Tensor], model: torch.nn.Module,
+                       prefix: str = '') -> Tuple[List[str], List[str], List[str]]:
+    """Compare the keys and shapes of a state dict with a model's.
+
+    Args:
+        state_dict (dict[str, Tensor]): The converted weights.
+        model (nn.Module): The target model.
+        prefix (str): Only compare the model's keys that start with it (``'backbone.'`` for a
+            trunk-only checkpoint). Defaults to ``''``.
+
+    Returns:
+        tuple[list[str]]: Missing keys (the model has them, the state dict does not), unexpected
+        keys, and ``'key: expected (...) found (...)'`` for shape mismatches.
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.startswith(prefix)}
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [
+        f'{k}: expected {expected[k]} found {tuple(v.shape)}' for k, v in state_dict.items()
+        if k in expected and tuple(v.shape) != expected[k]
+    ]
+    # The few neck and head mismatches (width, classes) say more than the many of a trunk.
+    mismatched.sort(key=lambda line: line.startswith('backbone.'))
+    return missing, unexpected, mismatched
+
+
+def check_against_config(state_dict: Dict[str, torch.Tensor], config: str,
+                         cfg_options: Optional[dict] = None, backbone_only: bool = False,
+                         src: str = '<state_dict>', found: str = '', hint: str = '') -> None:
+    """Raise unless ``state_dict`` loads strictly into the model of ``config``.
+
+    Args:
+        state_dict (dict[str, Tensor]): Converted weights (``backbone.*``, ``neck.*``, ``head.*``).
+        config (str): The config the checkpoint is meant for.
+        cfg_options (dict, optional): Overrides of the config. Defaults to None.
+        backbone_only (bool): Compare only the model's ``backbone.*`` keys. Defaults to False.
+        src (str): The source file, named in the error. Defaults to ``'<state_dict>'``.
+        found (str): What the checkpoint was detected to be, for the error. Defaults to ``''``.
+        hint (str): A last line for the error, e.g. the config that does fit. Defaults to ``''``.
+
+    Raises:
+        CheckpointConversionError: Keys or shapes differ; the message lists them.
+    """
+    model, cfg = build_model_from_config(config, cfg_options)
+    prefix = 'backbone.' if backbone_only else ''
+    missing, unexpected, mismatched = compare_with_model(state_dict, model, prefix)
+    if not (missing or unexpected or mismatched):
+        return
+    backbone = cfg.model.get('backbone') or {}
+    expected = ', '.join(f'{k}={backbone[k]}' for k in ('type', 'depth') if k in backbone)
+    lines = [f'{src}: the converted checkpoint ({found}) does not fit the model of {config}'
+             + (f' with --cfg-options {cfg_options}' if cfg_options else '')
+             + (f' (backbone {expected})' if expected else '') + ':']
+    if mismatched:
+        lines.append(f'  shape mismatches ({len(mismatched)}): {format_keys(mismatched)}')
+    if missing:
+        lines.append(f'  keys the config expects but the checkpoint lacks ({len(missing)}): '
+                     f'{format_keys(missing)}')
+    if unexpected:
+        lines.append(f'  unexpected keys ({len(unexpected)}): {format_keys(unexpected)}')
+    if not backbone_only and any(not k.startswith(('backbone.', 'neck.', 'head.'))
+                                 for k in missing):
+        lines.append('  For a detection or segmentation config, pass --backbone-only.')
+    if hint:
+        lines.append(f'  {hint}')
+    raise CheckpointConversionError('\n'.join(lines))
