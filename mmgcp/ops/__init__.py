@@ -11,6 +11,7 @@ from .nonfinite import (
     NONFINITE_MODES,
     NonFiniteError,
     handle_nonfinite,
+    nonfinite_samples,
     num_skipped_samples,
     reset_num_skipped_samples,
 )
@@ -21,6 +22,7 @@ __all__ = [
     'triu_vectorize', 'triu_unvectorize', 'adaptive_channel_dropout', 'drop_rate',
     'power_divided_differences', 'triu_flat_indices', 'Covariance', 'CrossCovariance', 'ISqrt',
     'CovarianceISqrt', 'MatrixPower', 'TriuVectorize', 'AdaptiveChannelDropout',
-    'NonFiniteError', 'NONFINITE_MODES', 'handle_nonfinite', 'num_skipped_samples',
+    'NonFiniteError', 'NONFINITE_MODES', 'handle_nonfinite', 'nonfinite_samples',
+    'num_skipped_samples',
     'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS'
 ]

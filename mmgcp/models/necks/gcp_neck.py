@@ -7,7 +7,15 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
-from mmgcp.ops import adaptive_channel_dropout, covariance, isqrt, matrix_power, triu_vectorize
+from mmgcp.ops import (
+    adaptive_channel_dropout,
+    covariance,
+    covariance_isqrt,
+    handle_nonfinite,
+    matrix_power,
+    nonfinite_samples,
+    triu_vectorize,
+)
 from mmgcp.registry import MODELS
 
 POST_NORMS = ('isqrt', 'power', 'dropcov', 'signed_sqrt_l2', 'none')
@@ -96,22 +104,17 @@ class GCPNeck(BaseModule):
         d = self.reduced_channels or self.in_channels
         return d * (d + 1) // 2
 
-    def _covariance(self, x: torch.Tensor) -> torch.Tensor:
+    def _pooled_matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduced features B x d x H x W -> normalised covariance B x d x d."""
+        if self.post_norm == 'isqrt':
+            # Fused op: cheaper than isqrt(covariance(x)) (Gram-matrix path when H*W < d).
+            return covariance_isqrt(x, num_iters=self.num_iters)
         if self.attention is not None and self.training:
             weights = self.attention(x)
             x = x * weights[:, :, None, None] + x
             x, rate = adaptive_channel_dropout(x, weights, training=True)
             self.last_drop_rate = rate
-        if self.nonfinite == 'skip':
-            bad = ~torch.isfinite(x).flatten(1).all(dim=1)
-            if bad.any():
-                self.num_skipped += int(bad.sum())
-                x = torch.where(bad[:, None, None, None], torch.zeros_like(x), x)
-        return covariance(x)
-
-    def _normalise(self, sigma: torch.Tensor) -> torch.Tensor:
-        if self.post_norm == 'isqrt':
-            return isqrt(sigma, num_iters=self.num_iters)
+        sigma = covariance(x)
         if self.post_norm == 'power':
             return matrix_power(sigma, alpha=self.alpha)
         return sigma
@@ -128,11 +131,18 @@ class GCPNeck(BaseModule):
         if x.dim() != 4 or x.size(1) != self.in_channels:
             raise ValueError(f'GCPNeck expects B x {self.in_channels} x H x W features, got '
                              f'{tuple(x.shape)}; set in_channels to the backbone\'s channels.')
+        # Checked before the reduction: in training, BN would spread one bad sample's NaN to the
+        # whole batch.
+        bad = nonfinite_samples(x)
+        x, num_bad = handle_nonfinite(x, 'GCPNeck', self.nonfinite, bad=bad)
+        self.num_skipped += num_bad
         if self.reduced_channels is not None:
             x = self.reduction(x)
-        vec = triu_vectorize(self._normalise(self._covariance(x)))
+        vec = triu_vectorize(self._pooled_matrix(x))
         if self.post_norm == 'signed_sqrt_l2':
             vec = F.normalize(vec.sign() * vec.abs().add(1e-12).sqrt(), dim=1)
+        if num_bad:  # skipped samples pool to zeros, whatever the reduction made of them
+            vec = vec.masked_fill(bad[:, None], 0)
         return vec
 
     def forward(self, inputs: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> tuple:
