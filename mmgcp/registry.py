@@ -10,6 +10,7 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 #: Neural network modules: necks, heads, backbones, GCP layers.
@@ -25,3 +26,7 @@ TRANSFORMS = Registry(
 #: Optimizer wrappers (e.g. bf16 autocast on CPU for ``--amp``).
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmgcp', locations=['mmgcp.engine'])
+#: Weight initializers (``mmgcp.PretrainedChecked``: Pretrained with a helpful missing-file error).
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope='mmgcp',
+    locations=['mmgcp.models'])

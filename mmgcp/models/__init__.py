@@ -1,3 +1,4 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
+from .decode_heads import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403

@@ -1,0 +1,6 @@
+# Ablation control: the GAP trunk with mmgcp.CovUPerHead (its reduction trained from scratch, the
+# GAP classifier has none), to separate the head's effect from the pretraining's.
+_base_ = './upernet_r50-gap_4xb4-160k_ade20k-512x512.py'
+model = dict(
+    decode_head=dict(
+        type='mmgcp.CovUPerHead', reduced_channels=256, post_norm='isqrt', num_iters=5))
