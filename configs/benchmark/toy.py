@@ -1,0 +1,39 @@
+# The toy transfer experiment (the README's main job): generates the toy sets, pretrains small
+# GAP, GCP and DropCov ResNet-18 trunks on the toy classification set, fine-tunes each with
+# Mask R-CNN on toy COCO and UperNet on toy ADE20K, evaluates, and reports. About 10 minutes on
+# 2 CPU cores.
+#
+#   python tools/benchmark_transfer.py configs/benchmark/toy.py [--seeds 3]
+preset = 'toy'
+pretrain = True
+# Per set: arguments of tools/dataset_converters/make_toy_data.py (num_train, num_val, img_size,
+# num_classes, seed; per class for cls), empty for its defaults.
+toy_data = dict(out_dir='data/toy', cls=dict(), coco=dict(), ade20k=dict())
+variants = dict(
+    gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'),
+    gcp=dict(pretrain_config='configs/toy/resnet18-w16-gcp_1xb32_toy.py'),
+    dropcov=dict(pretrain_config='configs/toy/resnet18-w16-dropcov_1xb32_toy.py'),
+)
+tasks = dict(
+    coco=dict(
+        kind='det',
+        config='configs/toy/det/mask-rcnn_r18-w16-{variant}_fpn_1xb4_toy.py',
+        metrics=['coco/bbox_mAP', 'coco/segm_mAP']),
+    ade20k=dict(
+        kind='seg',
+        config='configs/toy/seg/upernet_r18-w16-{variant}_1xb4_toy-128x128.py',
+        metrics=['mIoU']),
+)
+# Where each task's data is ({toy_root} is toy_data.out_dir).
+data_options = dict(
+    pretrain={f'{split}_dataloader': dict(dataset=dict(data_root='{toy_root}/cls'))
+              for split in ('train', 'val', 'test')},
+    coco=dict(
+        train_dataloader=dict(dataset=dict(data_root='{toy_root}/coco/')),
+        val_dataloader=dict(dataset=dict(data_root='{toy_root}/coco/')),
+        test_dataloader=dict(dataset=dict(data_root='{toy_root}/coco/')),
+        val_evaluator=dict(ann_file='{toy_root}/coco/annotations/instances_val.json'),
+        test_evaluator=dict(ann_file='{toy_root}/coco/annotations/instances_val.json')),
+    ade20k={f'{split}_dataloader': dict(dataset=dict(data_root='{toy_root}/ade20k'))
+            for split in ('train', 'val', 'test')},
+)

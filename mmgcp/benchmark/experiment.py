@@ -1,0 +1,156 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""Experiment configs of the cross-task transfer benchmark and the runs they expand to."""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from mmengine.config import Config
+
+#: Keys an experiment config may set, with what they mean (used in error messages).
+EXPERIMENT_KEYS = {
+    'preset': "name shown in the report ('toy', 'paper', ...)",
+    'variants': 'dict: pretraining name -> dict(pretrain_config=..., checkpoint=...)',
+    'tasks': 'dict: task name -> dict(config=..., metrics=[...], ...)',
+    'toy_data': "dict(out_dir=..., size=...) to generate the toy sets first, or None",
+    'pretrain': 'bool: train the variants\' pretrain_config first (else use checkpoint)',
+    'cfg_options': 'dict: task name -> extra --cfg-options for every run of that task',
+    'data_options': 'dict: task name -> --cfg-options that point the task at its data',
+    'robustness': 'optional stage: dict(corruptions=[...], severities=[...], seed=0, '
+                  "baseline='gap') or None",
+}
+VARIANT_KEYS = ('pretrain_config', 'checkpoint')
+TASK_KEYS = ('config', 'metrics', 'checkpoint_option', 'kind')
+TASK_KINDS = ('cls', 'det', 'seg')
+
+
+@dataclass
+class Run:
+    """One unit of work: a variant's pretraining, or its fine-tuning on one task, for one seed.
+
+    Args:
+        variant (str): Pretraining name (``'gap'``, ``'gcp'``, ...).
+        task (str): Task name; ``'pretrain'`` for the classification pretraining itself.
+        seed (int): Random seed of the run.
+        config (str): The mmengine config the run trains.
+        work_dir (str): Where the run writes everything.
+        metrics (list[str]): Metric keys reported for the run.
+        kind (str): ``'cls'``, ``'det'`` or ``'seg'``.
+        cfg_options (list[str]): ``key=value`` overrides passed to ``tools/train.py``.
+        checkpoint_option (str, optional): Config key that receives the pretrained trunk path.
+        evaluate_only (bool): Only evaluate the pretrained classifier (``kind='cls'`` tasks).
+    """
+    variant: str
+    task: str
+    seed: int
+    config: str
+    work_dir: str
+    metrics: List[str]
+    kind: str
+    cfg_options: List[str] = field(default_factory=list)
+    checkpoint_option: Optional[str] = None
+    evaluate_only: bool = False
+
+    @property
+    def name(self) -> str:
+        return f'{self.variant}/{self.task}/seed{self.seed}'
+
+
+def _check_keys(where: str, given: dict, allowed, file: str) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise KeyError(f'{file}: unknown key(s) {unknown} in {where}; allowed keys are '
+                       f'{sorted(allowed)}. Fix the spelling or remove them.')
+
+
+def flatten(options: dict, prefix: str = '') -> Dict[str, object]:
+    """``{'a': {'b': 1}}`` -> ``{'a.b': 1}``: nested option dicts as ``--cfg-options`` keys."""
+    flat: Dict[str, object] = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
+
+
+def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
+    """Load and validate an experiment config.
+
+    Args:
+        path (str): The experiment config file (e.g. ``configs/benchmark/toy.py``).
+        overrides (dict, optional): ``key=value`` overrides merged into the config.
+
+    Returns:
+        Config: The validated experiment config.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'experiment config {path} does not exist; see configs/benchmark/ '
+                                'for the presets (toy.py, paper.py).')
+    exp = Config.fromfile(path)
+    if overrides:
+        exp.merge_from_dict(overrides)
+    given = {k: v for k, v in exp.items() if not k.startswith('_')}
+    _check_keys('the experiment config', given, EXPERIMENT_KEYS, path)
+    for key in ('variants', 'tasks'):
+        if not exp.get(key):
+            raise KeyError(f'{path}: `{key}` is missing or empty ({EXPERIMENT_KEYS[key]}).')
+    for name, variant in exp.variants.items():
+        _check_keys(f'variants.{name}', variant, VARIANT_KEYS, path)
+        if exp.get('pretrain', False) and not variant.get('pretrain_config'):
+            raise KeyError(f'{path}: variants.{name} needs `pretrain_config` when pretrain=True.')
+        if not exp.get('pretrain', False) and not variant.get('checkpoint'):
+            raise KeyError(f'{path}: variants.{name} needs `checkpoint` (a pretrained '
+                           'classification checkpoint) when pretrain=False.')
+    for name, task in exp.tasks.items():
+        _check_keys(f'tasks.{name}', task, TASK_KEYS, path)
+        if task.get('kind') not in TASK_KINDS:
+            raise ValueError(f"{path}: tasks.{name}.kind must be one of {TASK_KINDS}, got "
+                             f"{task.get('kind')!r}.")
+        if task['kind'] != 'cls' and '{variant}' not in task.get('config', ''):
+            raise ValueError(f"{path}: tasks.{name}.config must contain '{{variant}}', e.g. "
+                             "'configs/toy/det/mask-rcnn_r18-w16-{variant}_fpn_toy.py'.")
+    return exp
+
+
+def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
+    """List every run of the experiment in execution order (pretraining before fine-tuning).
+
+    Args:
+        exp (Config): A config from :func:`load_experiment`.
+        work_dir (str): The benchmark's work dir; run ``r`` writes to
+            ``work_dir/runs/seed<s>/<variant>/<task>``.
+        seeds (list[int]): The seeds.
+
+    Returns:
+        list[Run]: The runs.
+    """
+    runs = []
+    cfg_options: Dict[str, dict] = exp.get('cfg_options') or {}
+    data_options: Dict[str, dict] = exp.get('data_options') or {}
+    toy_root = (exp.get('toy_data') or {}).get('out_dir', 'data/toy')
+
+    def options(task: str, seed: int) -> List[str]:
+        merged = flatten(data_options.get(task, {}))
+        merged.update(flatten(cfg_options.get(task, {})))
+        merged['randomness.seed'] = seed
+        return [f'{k}={v}'.replace('{toy_root}', toy_root) for k, v in merged.items()]
+
+    for seed in seeds:
+        for variant, spec in exp.variants.items():
+            base = osp.join(work_dir, 'runs', f'seed{seed}', variant)
+            if exp.get('pretrain', False):
+                runs.append(Run(variant, 'pretrain', seed, spec.pretrain_config,
+                                osp.join(base, 'pretrain'), ['accuracy/top1'], 'cls',
+                                options('pretrain', seed)))
+            for task, tspec in exp.tasks.items():
+                if tspec.kind == 'cls':  # evaluate the pretrained classifier itself
+                    runs.append(Run(variant, task, seed, spec.pretrain_config,
+                                    osp.join(base, task), list(tspec.metrics), 'cls',
+                                    options(task, seed), evaluate_only=True))
+                    continue
+                runs.append(Run(variant, task, seed, tspec.config.format(variant=variant),
+                                osp.join(base, task), list(tspec.metrics), tspec.kind,
+                                options(task, seed),
+                                tspec.get('checkpoint_option',
+                                          'model.backbone.init_cfg.checkpoint')))
+    return runs

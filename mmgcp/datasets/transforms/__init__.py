@@ -1,0 +1,4 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+from .corrupt import Corrupt
+
+__all__ = ['Corrupt']

@@ -1,0 +1,66 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+import math
+
+import pytest
+
+from mmgcp.benchmark import expand_runs, load_experiment
+from mmgcp.benchmark.report import markdown_table, result_rows, summarize
+
+
+def _write(tmp_path, text):
+    path = tmp_path / 'exp.py'
+    path.write_text(text)
+    return str(path)
+
+
+VALID = """
+pretrain = True
+variants = dict(gap=dict(pretrain_config='a.py'), gcp=dict(pretrain_config='b.py'))
+tasks = dict(det=dict(kind='det', config='det_{variant}.py', metrics=['coco/bbox_mAP']))
+data_options = dict(det=dict(train_dataloader=dict(dataset=dict(data_root='{toy_root}/coco'))))
+toy_data = dict(out_dir='/data/t')
+"""
+
+
+def test_runs_expand_in_order_with_seeds_and_options(tmp_path):
+    exp = load_experiment(_write(tmp_path, VALID))
+    runs = expand_runs(exp, '/w', seeds=[0, 1])
+    assert [r.name for r in runs] == [
+        'gap/pretrain/seed0', 'gap/det/seed0', 'gcp/pretrain/seed0', 'gcp/det/seed0',
+        'gap/pretrain/seed1', 'gap/det/seed1', 'gcp/pretrain/seed1', 'gcp/det/seed1']
+    det = runs[3]
+    assert det.config == 'det_gcp.py' and det.work_dir == '/w/runs/seed0/gcp/det'
+    assert 'train_dataloader.dataset.data_root=/data/t/coco' in det.cfg_options
+    assert 'randomness.seed=0' in det.cfg_options
+    assert det.checkpoint_option == 'model.backbone.init_cfg.checkpoint'
+
+
+def test_unknown_keys_are_named(tmp_path):
+    with pytest.raises(KeyError, match=r"unknown key\(s\) \['varaints'\]"):
+        load_experiment(_write(tmp_path, VALID + "varaints = 1\n"))
+    with pytest.raises(KeyError, match=r"\['metric'\] in tasks.det"):
+        load_experiment(_write(tmp_path, VALID.replace("metrics=", "metric=")))
+    with pytest.raises(ValueError, match=r"\{variant\}"):
+        load_experiment(_write(tmp_path, VALID.replace("det_{variant}.py", "det.py")))
+    with pytest.raises(FileNotFoundError, match='configs/benchmark'):
+        load_experiment(str(tmp_path / 'missing.py'))
+
+
+def test_summary_mean_std_and_failures(tmp_path):
+    exp = load_experiment(_write(tmp_path, VALID))
+    runs = [r for r in expand_runs(exp, '/w', seeds=[0, 1, 2]) if r.task == 'det']
+    values = {'gap': [10.0, 12.0, 14.0], 'gcp': [20.0, 21.0, None]}
+    statuses = []
+    for run in runs:
+        v = values[run.variant][run.seed]
+        statuses.append(dict(state='done', metrics={'coco/bbox_mAP': v}) if v is not None
+                        else dict(state='failed', error='Traceback\nRuntimeError: boom'))
+    rows = result_rows(runs, statuses)
+    summary = {(s['variant'], s['metric']): s for s in summarize(runs, rows)}
+    gap = summary[('gap', 'coco/bbox_mAP')]
+    assert gap['mean'] == pytest.approx(12.0) and gap['std'] == pytest.approx(2.0) and gap['n'] == 3
+    gcp = summary[('gcp', 'coco/bbox_mAP')]
+    assert gcp['n'] == 2 and gcp['std'] == pytest.approx(math.sqrt(0.5))
+    assert gcp['failures'] == ['RuntimeError: boom']
+    table = markdown_table(list(summary.values()))
+    assert '| gap | 12.00 ± 2.00 (n=3) |' in table
