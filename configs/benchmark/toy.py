@@ -37,3 +37,8 @@ data_options = dict(
     ade20k={f'{split}_dataloader': dict(dataset=dict(data_root='{toy_root}/ade20k'))
             for split in ('train', 'val', 'test')},
 )
+# Validate during fine-tuning too, for the validation-curve plot (3 points per run).
+cfg_options = dict(
+    coco=dict(train_cfg=dict(val_interval=2)),
+    ade20k=dict(train_cfg=dict(val_interval=80)),
+)

@@ -63,6 +63,13 @@ def summarize(runs: List[Run], rows: List[dict]) -> List[dict]:
     return summary
 
 
+def _fmt(value: float, scale: Optional[float] = None) -> str:
+    """Two decimals for percentages, three for fractions such as COCO's mAP (chosen by ``scale``,
+    default the value itself, so a mean and its std get the same precision)."""
+    scale = value if scale is None else scale
+    return f'{value:.2f}' if abs(scale) >= 1 else f'{value:.3f}'
+
+
 def markdown_table(summary: List[dict]) -> str:
     """Variants as rows, ``task: metric`` as columns, ``mean ± std (n)`` cells."""
     columns = list(OrderedDict.fromkeys(f"{s['task']}: {s['metric']}" for s in summary))
@@ -70,7 +77,7 @@ def markdown_table(summary: List[dict]) -> str:
     cells = {}
     for s in summary:
         if 'mean' in s:
-            text = f"{s['mean']:.2f} ± {s['std']:.2f} (n={s['n']})"
+            text = f"{_fmt(s['mean'])} ± {_fmt(s['std'], s['mean'])} (n={s['n']})"
         else:
             text = 'failed: ' + (s.get('failures') or ['not run'])[0][:60].replace('|', '/')
         cells[(s['variant'], f"{s['task']}: {s['metric']}")] = text
@@ -153,7 +160,7 @@ def plot_results(work_dir: str, runs: List[Run], summary: List[dict]) -> List[st
                 if math.isnan(m):
                     ax.text(i, 0, 'failed', ha='center', va='bottom', rotation=90, fontsize=8)
                 else:
-                    ax.text(i, m, f'{m:.1f}', ha='center', va='bottom', fontsize=8)
+                    ax.text(i, m, _fmt(m), ha='center', va='bottom', fontsize=8)
             ax.set_xticks(range(len(variants)))
             ax.set_xticklabels(variants)
             ax.set_title(f'{task}\n{metric}', fontsize=9)
