@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 from .experiment import Run, expand_runs
 from .report import plot_results, write_results
-from .runner import ToolLauncher, execute_run, extract_backbone, read_status
+from .runner import ToolLauncher, execute_run, extract_backbone, read_status, write_status
 
 
 class Progress:
@@ -124,7 +124,6 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], tools: ToolLaunc
                 run, exp, work_dir, tools, statuses)
         except (RuntimeError, FileNotFoundError, KeyError) as err:
             status = dict(state='failed', stage='convert', error=str(err))
-            from .runner import write_status
             write_status(run, status)
         else:
             status = execute_run(run, tools, pretrained,
