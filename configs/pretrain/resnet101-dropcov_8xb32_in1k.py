@@ -1,9 +1,4 @@
-# ResNet-101 DropCov: stride-1 last stage, 2048 -> 256 reduction, adaptive channel dropout
-# (training only), covariance, upper triangle (32896) -> fc. Same recipe as the GAP twin.
-_base_ = 'mmpretrain::resnet/resnet101_8xb32_in1k.py'
-custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
-model = dict(
-    backbone=dict(strides=(1, 2, 2, 1)),
-    neck=dict(
-        _delete_=True, type='mmgcp.DropCovNeck', in_channels=2048, reduced_channels=256),
-    head=dict(in_channels=32896))
+# ResNet-101 DropCov: the ResNet-50 config with a depth-101 trunk (2048 -> 256), same
+# recipe as the GAP twin resnet101-gap_8xb32_in1k.py.
+_base_ = './resnet50-dropcov_8xb32_in1k.py'
+model = dict(backbone=dict(depth=101))

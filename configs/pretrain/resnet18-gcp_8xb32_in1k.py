@@ -1,14 +1,4 @@
-# ResNet-18 iSQRT-COV (GCP): stride-1 last stage, 512 -> 256 reduction, covariance, 5
-# Newton-Schulz iterations, upper triangle (32896) -> fc. Same recipe as the GAP twin.
-_base_ = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
-custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
-model = dict(
-    backbone=dict(strides=(1, 2, 2, 1)),
-    neck=dict(
-        _delete_=True,
-        type='mmgcp.GCPNeck',
-        in_channels=512,
-        reduced_channels=256,
-        post_norm='isqrt',
-        num_iters=5),
-    head=dict(in_channels=32896))
+# ResNet-18 iSQRT-COV (GCP): the ResNet-50 config with a depth-18 trunk (512 -> 256), same
+# recipe as the GAP twin resnet18-gap_8xb32_in1k.py.
+_base_ = './resnet50-gcp_8xb32_in1k.py'
+model = dict(backbone=dict(depth=18), neck=dict(in_channels=512))

@@ -1,9 +1,4 @@
-# ResNet-34 DropCov: stride-1 last stage, 512 -> 256 reduction, adaptive channel dropout
-# (training only), covariance, upper triangle (32896) -> fc. Same recipe as the GAP twin.
-_base_ = 'mmpretrain::resnet/resnet34_8xb32_in1k.py'
-custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
-model = dict(
-    backbone=dict(strides=(1, 2, 2, 1)),
-    neck=dict(
-        _delete_=True, type='mmgcp.DropCovNeck', in_channels=512, reduced_channels=256),
-    head=dict(in_channels=32896))
+# ResNet-34 DropCov: the ResNet-50 config with a depth-34 trunk (512 output channels -> 256), same
+# recipe as the GAP twin resnet34-gap_8xb32_in1k.py.
+_base_ = './resnet50-dropcov_8xb32_in1k.py'
+model = dict(backbone=dict(depth=34), neck=dict(in_channels=512))
