@@ -20,9 +20,9 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmgcp', locations=['mmgcp
 #: Datasets.
 DATASETS = Registry(
     'dataset', parent=MMENGINE_DATASETS, scope='mmgcp', locations=['mmgcp.datasets'])
-#: Data transforms.
+#: Data transforms (``mmgcp.Corrupt``).
 TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope='mmgcp', locations=['mmgcp.datasets'])
+    'transform', parent=MMENGINE_TRANSFORMS, scope='mmgcp', locations=['mmgcp.robustness'])
 #: Optimizer wrappers (e.g. bf16 autocast on CPU for ``--amp``).
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmgcp', locations=['mmgcp.engine'])

@@ -2,8 +2,10 @@
 """Optimization analysis in plain PyTorch: loss landscape and gradient predictiveness along an
 activation's gradient, filter-normalised loss curves and the top Hessian eigenvalue.
 
-No OpenMMLab import here: :class:`mmgcp.engine.LossLandscapeHook` and ``tools/analysis/`` adapt
-these functions to mmengine models.
+The modules imported here need torch alone. Two modules adapt them and are imported by name:
+:mod:`mmgcp.analysis.flatness` (flatness of a checkpoint of an mmengine model, which needs
+mmengine) and :mod:`mmgcp.analysis.landscape_bands` (the bands logged by
+:class:`mmgcp.engine.LossLandscapeHook`); ``tools/analysis/`` are their command lines.
 """
 from .directions import filter_normalized_direction
 from .hessian import (

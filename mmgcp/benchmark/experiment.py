@@ -6,6 +6,8 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 
+from mmgcp.utils.tasks import TASK_KINDS
+
 #: Keys an experiment config may set, with what they mean (used in error messages).
 EXPERIMENT_KEYS = {
     'preset': "name shown in the report ('toy', 'paper', ...)",
@@ -20,7 +22,6 @@ EXPERIMENT_KEYS = {
 }
 VARIANT_KEYS = ('pretrain_config', 'checkpoint')
 TASK_KEYS = ('config', 'metrics', 'checkpoint_option', 'kind')
-TASK_KINDS = ('cls', 'det', 'seg')
 
 
 @dataclass

@@ -137,7 +137,7 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], tools: ToolLaunc
                         meta=dict(preset=exp.get('preset'), seeds=seeds))
     out['plots'] = plot_results(work_dir, runs, out['summary'])
     if exp.get('robustness'):  # optional stage: every finished run under corrupted inputs
-        from .robustness import run_robustness_stage
+        from mmgcp.robustness.stage import run_robustness_stage
         progress.show(None, 'robustness under corruptions')
         out['robustness'] = run_robustness_stage(exp, runs, statuses, tools, work_dir)
     return out

@@ -15,7 +15,7 @@ argument is ``channel_axis`` since scikit-image 0.19 and was removed later), ``f
 """
 import hashlib
 import warnings
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -153,6 +153,17 @@ def check_corruption(corruption: str, severity: int) -> None:
     if isinstance(severity, bool) or severity not in SEVERITIES:
         raise ValueError(f'severity must be an int in {list(SEVERITIES)} (0 = clean), got '
                          f'{severity!r}.')
+
+
+def check_conditions(corruptions: Sequence[str], severities: Sequence[int]) -> None:
+    """Raise a ValueError naming the bad corruption or severity, before any work starts."""
+    if not corruptions or not severities:
+        raise ValueError(f'give at least one corruption and one severity, got corruptions='
+                         f'{list(corruptions)} and severities={list(severities)}.')
+    for corruption in corruptions:
+        check_corruption(corruption, 1)
+    for severity in severities:
+        check_corruption(corruptions[0], severity)
 
 
 def corruption_seed(seed: int, key: Union[str, int], corruption: str, severity: int) -> int:

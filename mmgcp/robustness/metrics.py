@@ -5,10 +5,6 @@ its ratio to clean performance (rPC), as in ImageNet-C (Hendrycks & Dietterich, 
 import math
 from typing import Dict, Optional
 
-#: The metric reported by default for each library (the config's ``default_scope``).
-DEFAULT_METRICS = {'mmpretrain': 'accuracy/top1', 'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
-#: Task kind of each library.
-TASK_KINDS = {'mmpretrain': 'cls', 'mmdet': 'det', 'mmseg': 'seg'}
 
 #: ``{corruption: {severity: metric value}}``
 Table = Dict[str, Dict[int, float]]

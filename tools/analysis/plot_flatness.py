@@ -1,5 +1,6 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""Overlay the 1-D loss curves of several ``tools/analysis/flatness.py`` results.
+"""Overlay the 1-D loss curves of several ``tools/analysis/flatness.py`` results
+(:func:`mmgcp.analysis.flatness.plot_flatness_curves`).
 
 Each curve is drawn relative to its own loss at the weights (``L(w + alpha d) - L(w)``), so that
 models with different final losses compare by shape; the legend gives the top Hessian eigenvalue.
@@ -12,6 +13,8 @@ Example::
 import argparse
 import json
 import os.path as osp
+
+from mmgcp.analysis.flatness import plot_flatness_curves
 
 
 def parse_args():
@@ -29,30 +32,18 @@ def main():
     labels = args.labels or [osp.basename(osp.dirname(osp.abspath(r))) for r in args.results]
     if len(labels) != len(args.results):
         raise SystemExit(f'--labels got {len(labels)} labels for {len(args.results)} files.')
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    results = []
+    for path in args.results:
+        with open(path) as f:
+            results.append(json.load(f))
+    rows = plot_flatness_curves(results, labels, args.out, absolute=args.absolute)
     print('| model | loss | mean increase at the ends | top Hessian eigenvalue |')
     print('|---|---|---|---|')
-    for label, path in zip(labels, args.results):
-        with open(path) as f:
-            result = json.load(f)
-        curve = result['curve_1d']
-        offset = 0.0 if args.absolute else result['loss']
-        eig = result.get('hessian', {}).get('top_eigenvalue')
-        legend = label if eig is None else f'{label} (lambda_max {eig:.3g})'
-        ax.plot(curve['alphas'], [v - offset for v in curve['losses']], label=legend)
+    for row in rows:
+        eig = row['top_eigenvalue']
         eig_text = '-' if eig is None else f'{eig:.4g}'
-        print(f"| {label} | {result['loss']:.4f} | {curve['mean_increase_at_ends']:.4f} | "
+        print(f"| {row['label']} | {row['loss']:.4f} | {row['mean_increase_at_ends']:.4f} | "
               f'{eig_text} |')
-    ax.set_xlabel('alpha (filter-normalised direction)')
-    ax.set_ylabel('loss' if args.absolute else 'loss - loss at the weights')
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=150)
     print(f'Figure written to {args.out}')
 
 

@@ -5,38 +5,19 @@
         [--seed 0] [--metric KEY] [--baseline GAP_ROBUSTNESS_JSON] [--out-dir DIR]
     python tools/analysis/robustness.py plot A.json [B.json ...] [--labels gap gcp] [--out PNG]
 
-The first form evaluates the clean test set, then every corruption x severity with
-``mmgcp.Corrupt`` inserted right after ``LoadImageFromFile`` in the test pipeline (one Runner and
-model; the test loop is rebuilt for each condition), and writes ``robustness.json``,
-``robustness.csv`` and ``robustness.png`` (metric vs severity) to ``--out-dir``. Works for
-mmpretrain, mmdet and mmseg configs; the config's ``default_scope`` picks the default metric.
+The first form calls :func:`mmgcp.robustness.evaluate_robustness` (clean test set, then every
+corruption x severity; ``robustness.{json,csv,png}`` in ``--out-dir``), the second
+:func:`mmgcp.robustness.plot_result_files`.
 """
 import argparse
-import copy
 import os
-import os.path as osp
 import sys
-import time
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.robustness import (
-    CORRUPTIONS,
-    DEFAULT_METRICS,
-    corrupt_dataloader_cfg,
-    load_result,
-    metric_scale,
-    metric_table,
-    plot_robustness,
-    summarize_robustness,
-    write_result,
-)
-from mmgcp.robustness.corruptions import check_corruption
-from mmgcp.robustness.metrics import TASK_KINDS, severity_curve
-from mmgcp.utils import setup_cpu_distributed
+from mmgcp.robustness import CORRUPTIONS, evaluate_robustness, plot_result_files
+from mmgcp.robustness.corruptions import check_conditions
 
 
 def parse_eval_args(argv):
@@ -61,10 +42,7 @@ def parse_eval_args(argv):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
-    for corruption in args.corruptions:
-        check_corruption(corruption, 1)
-    for severity in args.severities:
-        check_corruption(args.corruptions[0], severity)
+    check_conditions(args.corruptions, args.severities)
     return args
 
 
@@ -79,110 +57,19 @@ def parse_plot_args(argv):
     return parser.parse_args(argv)
 
 
-def _numeric(metrics: dict) -> dict:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) or hasattr(v, '__float__') and not isinstance(v, str)}
-
-
-class CorruptionEvaluator:
-    """Evaluates one Runner's model on the test set under a list of pipeline variants."""
-
-    def __init__(self, runner: Runner, cfg: Config):
-        self.runner = runner
-        self.dataloader_cfg = copy.deepcopy(cfg.test_dataloader)
-        self.evaluator_cfg = copy.deepcopy(cfg.test_evaluator)
-        self.loop_cfg = copy.deepcopy(cfg.get('test_cfg') or {})
-
-    def evaluate(self, corruption=None, severity=0, seed=0) -> dict:
-        dataloader_cfg = copy.deepcopy(self.dataloader_cfg)
-        if corruption is not None:
-            dataloader_cfg = corrupt_dataloader_cfg(dataloader_cfg, corruption, severity, seed)
-        self.runner._test_dataloader = dataloader_cfg
-        self.runner._test_evaluator = copy.deepcopy(self.evaluator_cfg)
-        self.runner._test_loop = copy.deepcopy(self.loop_cfg)
-        return _numeric(self.runner.test())
-
-
-def evaluate(args) -> dict:
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist; pass the .pth '
-                                'written by tools/train.py or a converted checkpoint.')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    cfg.launcher = 'none'
-    setup_cpu_distributed(cfg, 'none')
-    scope = cfg.get('default_scope')
-    metric = args.metric or DEFAULT_METRICS.get(scope)
-    if metric is None:
-        raise ValueError(f'no default metric for default_scope={scope!r} (known: '
-                         f'{DEFAULT_METRICS}); pass --metric.')
-    baseline = None
-    if args.baseline:
-        baseline = metric_table(load_result(args.baseline), metric)
-    out_dir = args.out_dir or osp.join(cfg.work_dir, 'robustness')
-    json_path, csv_path = osp.join(out_dir, 'robustness.json'), osp.join(out_dir, 'robustness.csv')
-
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    evaluator = CorruptionEvaluator(runner, cfg)
-    result = dict(config=args.config, checkpoint=args.checkpoint, scope=scope,
-                  task=TASK_KINDS.get(scope), metric=metric, seed=args.seed,
-                  corruptions=list(args.corruptions), severities=list(args.severities),
-                  baseline=args.baseline, clean={}, results=[])
-    start = time.time()
-    result['clean'] = evaluator.evaluate()
-    if metric not in result['clean']:
-        raise KeyError(f'the test metrics have no {metric!r}; they are '
-                       f"{sorted(result['clean'])}. Pass one of them as --metric.")
-    total = len(args.corruptions) * len(args.severities)
-    for corruption in args.corruptions:
-        for severity in args.severities:
-            tic = time.time()
-            metrics = evaluator.evaluate(corruption, severity, args.seed)
-            result['results'].append(dict(corruption=corruption, severity=severity,
-                                          metrics=metrics, time_s=round(time.time() - tic, 2)))
-            runner.logger.info(f'[robustness {len(result["results"])}/{total}] {corruption} '
-                               f'severity {severity}: {metric}={metrics.get(metric)}')
-            write_result(result, json_path, csv_path)  # partial results survive an interruption
-    result['time_s'] = round(time.time() - start, 1)
-    table = metric_table(result, metric)
-    if any(s > 0 for s in args.severities):
-        result['summary'] = summarize_robustness(table, result['clean'][metric],
-                                                 metric_scale(metric), baseline)
-    result['curve'] = severity_curve(table, result['clean'][metric])
-    write_result(result, json_path, csv_path)
-    png = plot_robustness([result], osp.join(out_dir, 'robustness.png'),
-                          title=f'{osp.basename(args.config)}: {metric}')
-    summary = result.get('summary', {})
-    runner.logger.info(
-        f"robustness of {args.checkpoint}: clean {metric}={result['clean'][metric]:.4g}, "
-        f"mPC={summary.get('mPC', float('nan')):.4g}, rPC={summary.get('rPC', float('nan')):.4g}, "
-        f"mCE={summary.get('mCE', float('nan')):.4g}"
-        f"{' (normalised by the baseline)' if baseline else ''}; wrote {json_path}, {csv_path}, "
-        f'{png}')
-    return result
-
-
-def plot(args) -> str:
-    results = [load_result(path) for path in args.results]
-    labels = args.labels or [osp.splitext(osp.basename(osp.dirname(osp.abspath(p))))[0]
-                             for p in args.results]
-    out = plot_robustness(results, args.out, labels=labels, metric=args.metric)
-    print(f'wrote {out}')
-    return out
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault('LOCAL_RANK', '0')
     if argv and argv[0] == 'plot':
-        return plot(parse_plot_args(argv[1:]))
-    return evaluate(parse_eval_args(argv))
+        args = parse_plot_args(argv[1:])
+        out = plot_result_files(args.results, args.out, labels=args.labels, metric=args.metric)
+        print(f'wrote {out}')
+        return out
+    args = parse_eval_args(argv)
+    return evaluate_robustness(
+        args.config, args.checkpoint, corruptions=args.corruptions, severities=args.severities,
+        seed=args.seed, metric=args.metric, baseline=args.baseline, work_dir=args.work_dir,
+        out_dir=args.out_dir, cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

@@ -1,19 +1,9 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        'plot_landscape', osp.join(REPO_ROOT, 'tools', 'analysis', 'plot_landscape.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmgcp.analysis.landscape_bands import band_summary, load_probes
 
 
 def write_scalars(path, records):
@@ -30,24 +20,22 @@ def probe(step, low, high):
 
 
 def test_probes_of_resumed_runs_are_merged_later_timestamp_winning(tmp_path):
-    script = load_script()
     write_scalars(tmp_path / '20240101_000000' / 'vis_data' / 'scalars.json',
                   [{'loss': 1.0, 'step': 1}, probe(0, 1.0, 2.0), probe(4, 1.0, 3.0)])
     write_scalars(tmp_path / '20240102_000000' / 'vis_data' / 'scalars.json',
                   [probe(4, 1.0, 1.5), probe(8, 0.5, 0.75)])
-    probes = script.load_probes(str(tmp_path))
+    probes = load_probes(str(tmp_path))
     assert probes['step'] == [0, 4, 8]
     assert probes['loss_max'] == [2.0, 1.5, 0.75]
-    summary = script.band_summary(probes)
+    summary = band_summary(probes)
     assert summary['num_probes'] == 3
     assert summary['loss_band_mean'] == pytest.approx((1.0 + 0.5 + 0.25) / 3)
     assert summary['loss_band_mean_late'] == pytest.approx((0.5 + 0.25) / 2)
 
 
 def test_runs_without_probes_are_reported(tmp_path):
-    script = load_script()
     write_scalars(tmp_path / 'run' / 'vis_data' / 'scalars.json', [{'loss': 1.0, 'step': 1}])
     with pytest.raises(ValueError, match='LossLandscapeHook'):
-        script.load_probes(str(tmp_path / 'run'))
+        load_probes(str(tmp_path / 'run'))
     with pytest.raises(FileNotFoundError):
-        script.load_probes(str(tmp_path / 'missing'))
+        load_probes(str(tmp_path / 'missing'))

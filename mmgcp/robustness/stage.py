@@ -1,7 +1,8 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """The optional robustness stage of the transfer benchmark: every finished run's checkpoint is
-evaluated under corruptions with ``tools/analysis/robustness.py``; the results are summarised in
-``<work_dir>/robustness.json`` and plotted in ``<work_dir>/robustness.png``."""
+evaluated under corruptions with ``tools/analysis/robustness.py`` (in its own process, as every
+run of the benchmark); the results are summarised in ``<work_dir>/robustness.json`` and plotted
+in ``<work_dir>/robustness.png``."""
 import json
 import os
 import os.path as osp
@@ -9,19 +10,13 @@ from typing import Dict, List, Union
 
 from mmengine.config import Config
 
-from mmgcp.robustness import (
-    CORRUPTIONS,
-    load_result,
-    metric_scale,
-    metric_table,
-    plot_robustness_grid,
-    severity_curve,
-    summarize_robustness,
-)
-from mmgcp.robustness.corruptions import check_corruption
+from mmgcp.benchmark.experiment import Run
+from mmgcp.benchmark.runner import _tail
 
-from .experiment import Run
-from .runner import _tail
+from .corruptions import CORRUPTIONS, check_conditions
+from .metrics import metric_scale, severity_curve, summarize_robustness
+from .plot import plot_robustness_grid
+from .results import load_result, metric_table
 
 #: Keys of the experiment's ``robustness`` dict.
 ROBUSTNESS_KEYS = {
@@ -38,10 +33,7 @@ def _check_spec(spec: dict, variants) -> tuple:
         raise KeyError(f'unknown key(s) {unknown} in `robustness`; allowed: {ROBUSTNESS_KEYS}.')
     corruptions = list(spec.get('corruptions') or CORRUPTIONS)
     severities = [int(s) for s in (spec.get('severities') or [1, 2, 3, 4, 5])]
-    for corruption in corruptions:
-        check_corruption(corruption, 1)
-    for severity in severities:
-        check_corruption(corruptions[0], severity)
+    check_conditions(corruptions, severities)
     baseline = spec.get('baseline')
     if baseline is not None and baseline not in variants:
         raise KeyError(f'robustness.baseline={baseline!r} is not a variant; choose from '

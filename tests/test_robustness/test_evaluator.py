@@ -1,8 +1,8 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""End-to-end: tools/analysis/robustness.py on untrained toy models of the three libraries."""
+"""End-to-end: mmgcp.robustness.evaluate_robustness (what tools/analysis/robustness.py calls) on
+untrained toy models of the three libraries, in the test process."""
 import csv
 import importlib
-import importlib.util
 import itertools
 import json
 import os.path as osp
@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmgcp.datasets import make_toy_ade20k, make_toy_classification, make_toy_coco
+from mmgcp.robustness import evaluate_robustness, plot_result_files
 
 TASKS = {
     'cls': dict(config='configs/toy/resnet18-w16-gap_1xb32_toy.py', metric='accuracy/top1',
@@ -24,27 +25,18 @@ TASKS = {
 }
 
 
-def _data_options(kind: str, root: str) -> list:
+def _data_options(kind: str, root: str) -> dict:
     if kind == 'cls':
         make_toy_classification(osp.join(root, 'cls'), num_train_per_class=1,
                                 num_val_per_class=2, img_size=64)
-        return [f'test_dataloader.dataset.data_root={root}/cls', 'test_dataloader.num_workers=0']
+        return {'test_dataloader.dataset.data_root': f'{root}/cls',
+                'test_dataloader.num_workers': 0}
     if kind == 'det':
         make_toy_coco(osp.join(root, 'coco'), num_train=1, num_val=2, img_size=64)
-        return [f'test_dataloader.dataset.data_root={root}/coco/',
-                f'test_evaluator.ann_file={root}/coco/annotations/instances_val.json']
+        return {'test_dataloader.dataset.data_root': f'{root}/coco/',
+                'test_evaluator.ann_file': f'{root}/coco/annotations/instances_val.json'}
     make_toy_ade20k(osp.join(root, 'ade20k'), num_train=1, num_val=2, img_size=64)
-    return [f'test_dataloader.dataset.data_root={root}/ade20k']
-
-
-def _load_tool(repo_root: str):
-    """The tool as a module: calling its ``main(argv)`` in the test process saves the ~15 s a
-    fresh interpreter spends importing torch and three OpenMMLab libraries on 2 shared cores."""
-    path = osp.join(repo_root, 'tools', 'analysis', 'robustness.py')
-    spec = importlib.util.spec_from_file_location('robustness_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return {'test_dataloader.dataset.data_root': f'{root}/ade20k'}
 
 
 def _untrained_checkpoint(config: str, path: str) -> str:
@@ -59,17 +51,16 @@ def _untrained_checkpoint(config: str, path: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize('kind', list(TASKS))
-def test_robustness_tool(kind, tmp_path, repo_root, monkeypatch):
+def test_evaluate_robustness(kind, tmp_path, repo_root, monkeypatch):
     task = TASKS[kind]
     options = _data_options(kind, str(tmp_path / 'data'))
     checkpoint = _untrained_checkpoint(osp.join(repo_root, task['config']),
                                        str(tmp_path / 'model.pth'))
     out_dir = tmp_path / 'robustness'
     monkeypatch.chdir(repo_root)
-    tool = _load_tool(repo_root)
-    tool.main([task['config'], checkpoint, '--work-dir', str(tmp_path / 'work'), '--out-dir',
-               str(out_dir), '--corruptions', *task['corruptions'], '--severities',
-               *map(str, task['severities']), '--cfg-options', *options])
+    evaluate_robustness(task['config'], checkpoint, corruptions=task['corruptions'],
+                        severities=task['severities'], work_dir=str(tmp_path / 'work'),
+                        out_dir=str(out_dir), cfg_options=options)
 
     with open(out_dir / 'robustness.json') as f:
         result = json.load(f)
@@ -93,6 +84,5 @@ def test_robustness_tool(kind, tmp_path, repo_root, monkeypatch):
 
     if kind == 'cls':  # the plot sub-command, one line per variant
         plot = tmp_path / 'compare.png'
-        tool.main(['plot', str(out_dir / 'robustness.json'), str(out_dir / 'robustness.json'),
-                   '--labels', 'gap', 'gcp', '--out', str(plot)])
+        plot_result_files([str(out_dir / 'robustness.json')] * 2, str(plot), labels=['gap', 'gcp'])
         assert plot.stat().st_size > 0

@@ -7,9 +7,9 @@ import pytest
 from mmengine.config import Config
 
 from mmgcp.benchmark.experiment import Run
-from mmgcp.benchmark.robustness import run_robustness_stage
 from mmgcp.robustness import write_result
 from mmgcp.robustness.metrics import severity_curve
+from mmgcp.robustness.stage import run_robustness_stage
 
 DROP = {'gap': 10.0, 'gcp': 5.0}  # metric lost per severity level
 
