@@ -6,7 +6,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model.weight_init import initialize
 from mmseg.models.decode_heads import UPerHead
 
-from mmgcp.models.utils import check_cov_norm, normalized_covariance
+from mmgcp.models.utils import MATRIX_POST_NORMS, check_norm, normalized_covariance
 from mmgcp.registry import MODELS
 
 
@@ -46,7 +46,7 @@ class CovUPerHead(UPerHead):
                  pool_scales: Sequence[int] = (1, 2, 3, 6),
                  **kwargs):
         super().__init__(pool_scales=pool_scales, **kwargs)
-        check_cov_norm(post_norm)
+        check_norm('post_norm', post_norm, MATRIX_POST_NORMS)
         self.reduced_channels = reduced_channels
         self.post_norm = post_norm
         self.num_iters = num_iters

@@ -7,7 +7,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
 
-from mmgcp.models.utils import check_cov_norm, normalized_covariance
+from mmgcp.models.utils import MATRIX_POST_NORMS, check_norm, normalized_covariance
 from mmgcp.registry import MODELS
 
 FUSIONS = ('add', 'scale')
@@ -70,7 +70,7 @@ class CovAttentionNeck(BaseModule):
                  reduction_init_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        check_cov_norm(post_norm)
+        check_norm('post_norm', post_norm, MATRIX_POST_NORMS)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion='{fusion}' is not supported; choose one of {FUSIONS}.")
         in_channels = list(in_channels)

@@ -2,62 +2,46 @@
 from typing import Optional, Tuple, Union
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
-from mmgcp.ops import (
-    adaptive_channel_dropout,
-    covariance,
-    covariance_isqrt,
-    handle_nonfinite,
-    matrix_power,
-    nonfinite_samples,
-    triu_vectorize,
+from mmgcp.models.utils import (
+    ECA,
+    POST_NORMS,
+    PRE_NORMS,
+    check_norm,
+    normalized_covariance,
+    signed_sqrt_l2,
 )
+from mmgcp.ops import adaptive_channel_dropout, handle_nonfinite, nonfinite_samples, triu_vectorize
 from mmgcp.registry import MODELS
-
-POST_NORMS = ('isqrt', 'power', 'dropcov', 'signed_sqrt_l2', 'none')
-
-
-class ChannelAttention1d(nn.Module):
-    """DropCov's channel attention: GAP -> Conv1d(1, 1, k) across channels -> softmax.
-
-    Args:
-        kernel_size (int): Size of the 1-D convolution over channels. Defaults to 3.
-    """
-
-    def __init__(self, kernel_size: int = 3):
-        super().__init__()
-        self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """B x C x H x W -> attention weights B x C that sum to one over channels."""
-        pooled = x.mean(dim=(2, 3)).unsqueeze(1)  # B x 1 x C
-        return self.conv(pooled).squeeze(1).softmax(dim=1)
 
 
 @MODELS.register_module()
 class GCPNeck(BaseModule):
     """Global covariance pooling neck for CNN feature maps.
 
-    ``x -> [1x1 conv, BN, act] -> covariance -> post-normalisation -> upper triangle``, as in
-    iSQRT-COV (``post_norm='isqrt'``), MPN-COV (``'power'``) and DropCov (``'dropcov'``). Use it
-    with a backbone whose last stage keeps stride 1 (``strides=(1, 2, 2, 1)`` for mmpretrain's
-    ResNet) and with ``LinearClsHead(in_channels=d * (d + 1) // 2)``.
+    ``x -> [1x1 conv, BN, act] -> pre-normalisation -> covariance -> post-normalisation ->
+    upper triangle`` (docs/math.md), as in iSQRT-COV (``post_norm='isqrt'``), MPN-COV
+    (``'power'``) and DropCov (``pre_norm='dropcov', post_norm='none'``, or
+    :class:`DropCovNeck`). Use it with a backbone whose last stage keeps stride 1
+    (``strides=(1, 2, 2, 1)`` for mmpretrain's ResNet) and with
+    ``LinearClsHead(in_channels=d * (d + 1) // 2)``.
 
     Args:
         in_channels (int): Channels of the backbone's last feature map.
         reduced_channels (int, optional): Channels ``d`` after the 1x1 reduction. None keeps
             ``in_channels`` and builds no reduction layer. Defaults to 256.
-        post_norm (str): Normalisation of the covariance: ``'isqrt'`` (Newton-Schulz square root),
-            ``'power'`` (exact matrix power), ``'dropcov'`` (adaptive channel dropout before the
-            covariance, training only, no normalisation), ``'signed_sqrt_l2'`` (element-wise
-            signed square root then L2 on the vector) or ``'none'``. Defaults to ``'isqrt'``.
+        pre_norm (str): What acts on the reduced features before the covariance, in training
+            only: ``'none'`` or ``'dropcov'`` (ECA channel attention, then adaptive channel
+            dropout). Defaults to ``'none'``.
+        post_norm (str): Normalisation of the covariance: ``'isqrt'`` (Newton-Schulz square
+            root), ``'power'`` (exact matrix power), ``'signed_sqrt_l2'`` (element-wise signed
+            square root then L2 on the vector) or ``'none'``. Defaults to ``'isqrt'``.
         num_iters (int): Newton-Schulz iterations of ``'isqrt'``. Defaults to 5.
         alpha (float): Exponent of ``'power'``. Defaults to 0.5.
-        attention_kernel (int): Kernel size of DropCov's channel attention. Defaults to 3.
+        attention_kernel (int): Kernel size of the ECA attention of ``pre_norm='dropcov'``.
+            Defaults to 3.
         norm_cfg (dict): Norm layer of the reduction. Defaults to ``dict(type='BN')``.
         act_cfg (dict): Activation of the reduction (``ReLU6`` for MobileNetV2).
             Defaults to ``dict(type='ReLU')``.
@@ -69,6 +53,7 @@ class GCPNeck(BaseModule):
     def __init__(self,
                  in_channels: int,
                  reduced_channels: Optional[int] = 256,
+                 pre_norm: str = 'none',
                  post_norm: str = 'isqrt',
                  num_iters: int = 5,
                  alpha: float = 0.5,
@@ -78,15 +63,15 @@ class GCPNeck(BaseModule):
                  nonfinite: str = 'raise',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if post_norm not in POST_NORMS:
-            raise ValueError(f"post_norm='{post_norm}' is not supported; choose one of "
-                             f'{POST_NORMS}.')
+        check_norm('pre_norm', pre_norm, PRE_NORMS)
+        check_norm('post_norm', post_norm, POST_NORMS)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite='{nonfinite}' must be 'raise' or 'skip'.")
         if num_iters < 1:
             raise ValueError(f'num_iters must be >= 1, got {num_iters}.')
         self.in_channels = in_channels
         self.reduced_channels = reduced_channels
+        self.pre_norm = pre_norm
         self.post_norm = post_norm
         self.num_iters = num_iters
         self.alpha = alpha
@@ -96,7 +81,7 @@ class GCPNeck(BaseModule):
         if reduced_channels is not None:
             self.reduction = ConvModule(
                 in_channels, reduced_channels, 1, bias=False, norm_cfg=norm_cfg, act_cfg=act_cfg)
-        self.attention = ChannelAttention1d(attention_kernel) if post_norm == 'dropcov' else None
+        self.attention = ECA(attention_kernel) if pre_norm == 'dropcov' else None
 
     @property
     def out_channels(self) -> int:
@@ -104,20 +89,13 @@ class GCPNeck(BaseModule):
         d = self.reduced_channels or self.in_channels
         return d * (d + 1) // 2
 
-    def _pooled_matrix(self, x: torch.Tensor) -> torch.Tensor:
-        """Reduced features B x d x H x W -> normalised covariance B x d x d."""
-        if self.post_norm == 'isqrt':
-            # Fused op: cheaper than isqrt(covariance(x)) (Gram-matrix path when H*W < d).
-            return covariance_isqrt(x, num_iters=self.num_iters)
-        if self.attention is not None and self.training:
-            weights = self.attention(x)
-            x = x * weights[:, :, None, None] + x
-            x, rate = adaptive_channel_dropout(x, weights, training=True)
-            self.last_drop_rate = rate
-        sigma = covariance(x)
-        if self.post_norm == 'power':
-            return matrix_power(sigma, alpha=self.alpha)
-        return sigma
+    def _dropcov(self, x: torch.Tensor) -> torch.Tensor:
+        """DropCov's pre-normalisation of the reduced features (training only)."""
+        weights = self.attention(x)
+        x = x * weights[:, :, None, None] + x
+        x, rate = adaptive_channel_dropout(x, weights, training=True)
+        self.last_drop_rate = rate
+        return x
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """Pool one feature map.
@@ -138,9 +116,14 @@ class GCPNeck(BaseModule):
         self.num_skipped += num_bad
         if self.reduced_channels is not None:
             x = self.reduction(x)
-        vec = triu_vectorize(self._pooled_matrix(x))
-        if self.post_norm == 'signed_sqrt_l2':
-            vec = F.normalize(vec.sign() * vec.abs().add(1e-12).sqrt(), dim=1)
+        if self.attention is not None and self.training:
+            x = self._dropcov(x)
+        vector_norm = self.post_norm == 'signed_sqrt_l2'
+        matrix = normalized_covariance(x, 'none' if vector_norm else self.post_norm,
+                                       self.num_iters, self.alpha)
+        vec = triu_vectorize(matrix)
+        if vector_norm:
+            vec = signed_sqrt_l2(vec)
         if num_bad:  # skipped samples pool to zeros, whatever the reduction made of them
             vec = vec.masked_fill(bad[:, None], 0)
         return vec
@@ -163,19 +146,24 @@ class GCPNeck(BaseModule):
 
 @MODELS.register_module()
 class DropCovNeck(GCPNeck):
-    """DropCov: adaptive channel dropout replaces post-normalisation (NeurIPS'22).
+    """DropCov: adaptive channel dropout before the covariance replaces post-normalisation
+    (NeurIPS'22); ``GCPNeck(pre_norm='dropcov', post_norm='none')``.
 
-    Training: channel attention -> adaptive channel dropout -> covariance -> upper triangle.
-    Inference: covariance -> upper triangle, free of extra cost. Same as
-    ``GCPNeck(post_norm='dropcov')``.
+    Training: ECA channel attention -> adaptive channel dropout -> covariance -> upper triangle.
+    Inference: covariance -> upper triangle, free of extra cost.
 
     Args:
         in_channels (int): Channels of the backbone's last feature map.
         reduced_channels (int, optional): Channels after the 1x1 reduction. Defaults to 256.
-        **kwargs: Other arguments of :class:`GCPNeck` except ``post_norm``.
+        **kwargs: Other arguments of :class:`GCPNeck` except ``pre_norm`` and ``post_norm``.
     """
 
     def __init__(self, in_channels: int, reduced_channels: Optional[int] = 256, **kwargs):
-        if kwargs.pop('post_norm', 'dropcov') != 'dropcov':
-            raise ValueError('DropCovNeck always uses post_norm="dropcov"; use GCPNeck for others.')
-        super().__init__(in_channels, reduced_channels, post_norm='dropcov', **kwargs)
+        for key, value in (('pre_norm', 'dropcov'), ('post_norm', 'none')):
+            given = kwargs.pop(key, value)
+            if given != value:
+                raise ValueError(
+                    f"DropCovNeck always uses pre_norm='dropcov' and post_norm='none', got "
+                    f"{key}={given!r}; use GCPNeck(pre_norm=..., post_norm=...) for others.")
+        super().__init__(in_channels, reduced_channels, pre_norm='dropcov', post_norm='none',
+                         **kwargs)

@@ -1,8 +1,16 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
+from .eca import ECA
 from .pretrained_checked import PretrainedChecked, check_checkpoint_exists, resize_pos_embed
-from .second_order import COV_NORMS, check_cov_norm, normalized_covariance
+from .second_order import (
+    MATRIX_POST_NORMS,
+    POST_NORMS,
+    PRE_NORMS,
+    check_norm,
+    normalized_covariance,
+    signed_sqrt_l2,
+)
 
 __all__ = [
-    'PretrainedChecked', 'check_checkpoint_exists', 'resize_pos_embed', 'COV_NORMS',
-    'check_cov_norm', 'normalized_covariance'
+    'PretrainedChecked', 'check_checkpoint_exists', 'resize_pos_embed', 'ECA', 'POST_NORMS',
+    'MATRIX_POST_NORMS', 'PRE_NORMS', 'check_norm', 'normalized_covariance', 'signed_sqrt_l2'
 ]

@@ -12,9 +12,11 @@ def feats():
     return torch.randn(4, 16, 5, 5)
 
 
-@pytest.mark.parametrize('post_norm', ['isqrt', 'power', 'dropcov', 'signed_sqrt_l2', 'none'])
-def test_forward_backward_shapes(feats, post_norm):
-    neck = GCPNeck(in_channels=16, reduced_channels=8, post_norm=post_norm)
+@pytest.mark.parametrize('pre_norm, post_norm', [('none', 'isqrt'), ('none', 'power'),
+                                                  ('dropcov', 'none'), ('none', 'signed_sqrt_l2'),
+                                                  ('none', 'none')])
+def test_forward_backward_shapes(feats, pre_norm, post_norm):
+    neck = GCPNeck(in_channels=16, reduced_channels=8, pre_norm=pre_norm, post_norm=post_norm)
     neck.train()
     x = feats.clone().requires_grad_(True)
     (out, ) = neck((x, ))
@@ -46,7 +48,8 @@ def test_without_reduction_pools_input_channels(feats):
 
 def test_dropcov_trains_with_adaptive_dropout_and_is_plain_covariance_at_inference(feats):
     neck = DropCovNeck(in_channels=16, reduced_channels=8)
-    assert neck.post_norm == 'dropcov' and neck.attention.conv.weight.shape == (1, 1, 3)
+    assert (neck.pre_norm, neck.post_norm) == ('dropcov', 'none')
+    assert neck.attention.conv.weight.shape == (1, 1, 3)
     neck.eval()
     with torch.no_grad():
         (eval_out, ) = neck(feats)
@@ -69,6 +72,13 @@ def test_bad_arguments_raise_clear_errors(feats):
         GCPNeck(in_channels=16, num_iters=0)
     with pytest.raises(ValueError, match='DropCovNeck always'):
         DropCovNeck(in_channels=16, post_norm='isqrt')
+    with pytest.raises(ValueError, match="pre_norm='hflip'"):
+        GCPNeck(in_channels=16, pre_norm='hflip')
+
+
+def test_old_dropcov_post_norm_names_the_new_option():
+    with pytest.raises(ValueError, match="old name.*pre_norm='dropcov', post_norm='none'"):
+        GCPNeck(in_channels=16, post_norm='dropcov')
     neck = GCPNeck(in_channels=32, reduced_channels=8)
     with pytest.raises(ValueError, match=r'B x 32 x H x W.*\(4, 16, 5, 5\)'):
         neck(feats)
