@@ -6,19 +6,10 @@
 _base_ = './faster-rcnn_r50-gcp_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
 model = dict(neck=[
-    dict(
-        type='mmgcp.CovAttentionNeck',
-        in_channels=[256, 512, 1024, 2048],
-        reduced_channels=256,
-        post_norm='isqrt',
-        num_iters=5,
-        fusion='add',
-        norm_eval=True,  # frozen BN statistics, like the backbone's
-        reduction_init_cfg=dict(
-            type='mmgcp.PretrainedChecked',
-            checkpoint=pretrained,
-            prefix='neck.reduction.',
-            strict=True,
-            pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')),
+    dict(type='mmgcp.CovAttentionNeck', in_channels=[256, 512, 1024, 2048],
+         norm_eval=True,  # frozen BN statistics, like the backbone's
+         reduction_init_cfg=dict(
+             type='mmgcp.PretrainedChecked', checkpoint=pretrained, prefix='neck.reduction.',
+             strict=True, pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')),
     dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5),
 ])

@@ -3,8 +3,5 @@
 # FPN strides). The GAP twin differs only in the checkpoint; `-d2` keeps stride 1 with dilation 2.
 _base_ = './faster-rcnn_r50-gap_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            checkpoint=pretrained,
-            pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')))
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')))

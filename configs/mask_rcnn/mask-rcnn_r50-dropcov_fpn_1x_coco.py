@@ -2,8 +2,5 @@
 # stride 2 restored here). The GAP twin differs only in the checkpoint.
 _base_ = './mask-rcnn_r50-gap_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-dropcov_8xb32_in1k.pth'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            checkpoint=pretrained,
-            pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))

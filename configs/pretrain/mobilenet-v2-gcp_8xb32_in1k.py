@@ -8,7 +8,5 @@ model = dict(
         type='mmgcp.GCPNeck',
         in_channels=1280,
         reduced_channels=256,
-        post_norm='isqrt',
-        num_iters=5,
         act_cfg=dict(type='ReLU6')),
     head=dict(type='mmgcp.DropoutLinearClsHead', in_channels=32896, dropout_rate=0.2))

@@ -5,7 +5,5 @@ model = dict(
         _delete_=True,
         type='mmgcp.GCPNeck',
         in_channels=128,
-        reduced_channels=32,
-        post_norm='isqrt',
-        num_iters=5),
+        reduced_channels=32),
     head=dict(in_channels=32 * 33 // 2))

@@ -5,11 +5,7 @@ pretrained = 'checkpoints/resnet50-dropcov_8xb32_in1k.pth'
 model = dict(
     decode_head=dict(
         type='mmgcp.CovUPerHead',
-        reduced_channels=256,
         post_norm='none',
         reduction_init_cfg=dict(
-            type='mmgcp.PretrainedChecked',
-            checkpoint=pretrained,
-            prefix='neck.reduction.',
-            strict=True,
-            pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))
+            type='mmgcp.PretrainedChecked', checkpoint=pretrained, prefix='neck.reduction.',
+            strict=True, pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))

@@ -3,4 +3,4 @@
 _base_ = './upernet_r50-gap_4xb4-160k_ade20k-512x512.py'
 model = dict(
     decode_head=dict(
-        type='mmgcp.CovUPerHead', reduced_channels=256, post_norm='isqrt', num_iters=5))
+        type='mmgcp.CovUPerHead'))

@@ -2,8 +2,5 @@
 # checkpoint.
 _base_ = './upernet_r50-gap_4xb4-160k_ade20k-512x512.py'
 pretrained = 'checkpoints/resnet50-dropcov_8xb32_in1k.pth'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            checkpoint=pretrained,
-            pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet50-dropcov_8xb32_in1k.py')))

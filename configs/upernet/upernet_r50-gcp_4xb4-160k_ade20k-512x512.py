@@ -2,8 +2,5 @@
 # pretraining, stride 2 here as in the GAP twin, which differs only in the checkpoint).
 _base_ = './upernet_r50-gap_4xb4-160k_ade20k-512x512.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(
-            checkpoint=pretrained,
-            pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')))
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')))

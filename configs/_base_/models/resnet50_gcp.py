@@ -8,7 +8,5 @@ model = dict(
         _delete_=True,
         type='mmgcp.GCPNeck',
         in_channels=2048,
-        reduced_channels=256,
-        post_norm='isqrt',
-        num_iters=5),
+        reduced_channels=256),
     head=dict(in_channels=32896))

@@ -6,11 +6,6 @@ model = dict(
     decode_head=dict(
         type='mmgcp.CovUPerHead',
         reduced_channels=32,
-        post_norm='isqrt',
-        num_iters=5,
         reduction_init_cfg=dict(
-            type='mmgcp.PretrainedChecked',
-            checkpoint=pretrained,
-            prefix='neck.reduction.',
-            strict=True,
-            pretrain_config='configs/toy/resnet18-w16-gcp_1xb32_toy.py')))
+            type='mmgcp.PretrainedChecked', checkpoint=pretrained, prefix='neck.reduction.',
+            strict=True, pretrain_config='configs/toy/resnet18-w16-gcp_1xb32_toy.py')))
