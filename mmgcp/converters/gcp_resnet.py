@@ -1,7 +1,7 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Convert the ResNet checkpoints published with the GCP papers into mmpretrain checkpoints.
 
-Source layouts (GCP_FACTS.md section 5), told apart by their keys:
+Source layouts (docs/checkpoints.md), told apart by their keys:
 
 - ``cvpr20``: CVPR'20 GCP and NeurIPS'22 DropCov releases. ``{'state_dict': ..., 'epoch', 'arch',
   'best_acc1', 'optimizer'}``, keys ``module.``-prefixed: ``conv1``, ``bn1``, ``layer1..4``

@@ -1,7 +1,7 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Benchmark the GCP head (covariance -> iSQRT -> upper triangle), forward + backward.
 
-Compares mmgcp with two references written here from the math of GCP_FACTS.md:
+Compares mmgcp with two references written here from the math of docs/math.md:
 
 (a) ``published``: the published algorithm as described, with a dense M x M centring matrix per
     sample, every Newton-Schulz iterate kept, plain autograd and a mask-indexed triangle;
@@ -36,7 +36,7 @@ from mmgcp.ops import covariance, covariance_isqrt, isqrt, triu_vectorize  # noq
 
 
 def published_gcp(x: Tensor, num_iters: int) -> Tensor:
-    """Reference (a): the published algorithm, as GCP_FACTS.md describes it."""
+    """Reference (a): the published algorithm, as docs/math.md section 2 describes it."""
     batch, channels = x.shape[:2]
     x = x.reshape(batch, channels, -1)
     num_positions = x.shape[2]

@@ -1,4 +1,5 @@
-# "LRadju" (GCP_FACTS.md section 3): lr = 0.1 * (1 - (e - 1) / 49) ** 2 for epochs e = 1..50.
+# "LRadju" (docs/papers.md, "Recipes and schedules"):
+# lr = 0.1 * (1 - (e - 1) / 49) ** 2 for epochs e = 1..50.
 # mmengine's PolyLR gives base * (1 - t / T) ** power at 0-based epoch t with T = end - begin - 1.
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))

@@ -1,4 +1,5 @@
-# "LRfast" (GCP_FACTS.md section 3): lr = 0.1 * (1 - (e - 1) / 52) ** 11 for epochs e = 1..30.
+# "LRfast" (docs/papers.md, "Recipes and schedules"):
+# lr = 0.1 * (1 - (e - 1) / 52) ** 11 for epochs e = 1..30.
 # mmengine's PolyLR gives base * (1 - t / T) ** power at 0-based epoch t with T = end - begin - 1.
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
