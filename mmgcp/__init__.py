@@ -1,5 +1,5 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-from .registry import DATASETS, HOOKS, MODELS, OPTIM_WRAPPERS, TRANSFORMS
+from .registry import HOOKS, MODELS, OPTIM_WRAPPERS, TRANSFORMS
 from .utils import patch_local_checkpoint_loader
 from .version import __version__, version_info
 
@@ -8,6 +8,6 @@ from .version import __version__, version_info
 patch_local_checkpoint_loader()
 
 __all__ = [
-    '__version__', 'version_info', 'MODELS', 'HOOKS', 'DATASETS', 'TRANSFORMS', 'OPTIM_WRAPPERS',
+    '__version__', 'version_info', 'MODELS', 'HOOKS', 'TRANSFORMS', 'OPTIM_WRAPPERS',
     'patch_local_checkpoint_loader'
 ]

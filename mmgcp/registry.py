@@ -4,8 +4,10 @@
 Each one is a child of mmengine's root registry with scope ``mmgcp``, so configs of mmpretrain,
 mmdet and mmsegmentation can build mmgcp modules as ``type='mmgcp.GCPNeck'``: the parent
 registry finds the ``mmgcp`` child, and ``locations`` imports the modules lazily on first use.
+There is no dataset registry: the toy sets are written in the formats of the libraries' own
+dataset classes (``CustomDataset``, ``CocoDataset``, ``BaseSegDataset``), by the generators in
+:mod:`mmgcp.datasets.toy`.
 """
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
@@ -13,13 +15,12 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-#: Neural network modules: necks, heads, backbones, GCP layers.
+#: Neural network modules: necks (GCPNeck, DropCovNeck, CovAttentionNeck), classification heads
+#: (TokenCovClsHead, DropoutLinearClsHead) and a decode head (CovUPerHead). mmgcp has no
+#: backbones: its configs use the libraries' ResNet, MobileNetV2 and ViT.
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmgcp', locations=['mmgcp.models'])
 #: Training hooks (e.g. the loss-landscape probe).
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmgcp', locations=['mmgcp.engine'])
-#: Datasets.
-DATASETS = Registry(
-    'dataset', parent=MMENGINE_DATASETS, scope='mmgcp', locations=['mmgcp.datasets'])
 #: Data transforms (``mmgcp.Corrupt``).
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, scope='mmgcp', locations=['mmgcp.robustness'])

@@ -53,3 +53,18 @@ def test_unknown_mmgcp_type_is_a_clear_error():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         with pytest.raises(KeyError, match='GCPNek'):
             MODELS.build(dict(type='mmgcp.GCPNek', in_channels=8))
+
+
+def test_every_registry_holds_what_its_locations_register():
+    from mmengine.registry import Registry
+
+    import mmgcp.registry as registry
+    registries = {name: value for name, value in vars(registry).items()
+                  if isinstance(value, Registry) and value.scope == 'mmgcp'}
+    assert set(registries) == {'MODELS', 'HOOKS', 'TRANSFORMS', 'OPTIM_WRAPPERS',
+                               'WEIGHT_INITIALIZERS'}
+    for name, value in registries.items():
+        value.import_from_location()
+        assert len(value.module_dict) > 0, f'{name} is empty'
+    assert 'Corrupt' in registry.TRANSFORMS.module_dict
+    assert 'PretrainedChecked' in registry.WEIGHT_INITIALIZERS.module_dict
