@@ -5,7 +5,6 @@ its ratio to clean performance (rPC), as in ImageNet-C (Hendrycks & Dietterich, 
 import math
 from typing import Dict, Optional
 
-
 #: ``{corruption: {severity: metric value}}``
 Table = Dict[str, Dict[int, float]]
 

@@ -26,7 +26,7 @@ TOOL = 'tools/model_converters/gcp2mmpretrain.py'
 
 
 # ---------------------------------------------------------------------------------------------
-# The published models, written from the math (docs/math.md, sections 1, 2 and 5), not from mmgcp.ops.
+# The published models, written from the math (docs/math.md sections 1, 2, 5), not mmgcp.ops.
 # ---------------------------------------------------------------------------------------------
 def reference_covariance(x: torch.Tensor) -> torch.Tensor:
     """B x d x H x W -> B x d x d, centred over the M = H*W positions, divided by M."""
