@@ -74,14 +74,14 @@ def test_bad_arguments_raise_clear_errors(feats):
         DropCovNeck(in_channels=16, post_norm='isqrt')
     with pytest.raises(ValueError, match="pre_norm='hflip'"):
         GCPNeck(in_channels=16, pre_norm='hflip')
+    neck = GCPNeck(in_channels=32, reduced_channels=8)
+    with pytest.raises(ValueError, match=r'B x 32 x H x W.*\(4, 16, 5, 5\)'):
+        neck(feats)
 
 
 def test_old_dropcov_post_norm_names_the_new_option():
     with pytest.raises(ValueError, match="old name.*pre_norm='dropcov', post_norm='none'"):
         GCPNeck(in_channels=16, post_norm='dropcov')
-    neck = GCPNeck(in_channels=32, reduced_channels=8)
-    with pytest.raises(ValueError, match=r'B x 32 x H x W.*\(4, 16, 5, 5\)'):
-        neck(feats)
 
 
 def test_nonfinite_features_raise_or_are_skipped(feats):
