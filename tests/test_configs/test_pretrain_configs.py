@@ -68,9 +68,26 @@ def test_deit_small_dropcov_size():
     assert _num_params(model.head) == 384 * 288 + 3456 * 1000 + 1000 + 384 * 1000 + 1000
 
 
+@pytest.mark.parametrize('size,width,heads,channels', [('tiny', 240, 6, 14), ('small', 384, 6, 24),
+                                                        ('base', 768, 12, 24)])
+def test_published_dropcov_vit_sizes(size, width, heads, channels):
+    _, model = _build(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                               f'densetok-vit-{size}-dropcov_8xb128_in1k.py'))
+    _, twin = _build(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                              f'densetok-vit-{size}-gap_8xb128_in1k.py'))
+    assert model.backbone.embed_dims == width and len(model.backbone.layers) == 12
+    assert _num_params(model.backbone) == _num_params(twin.backbone)
+    # Linear(width, 3 x heads x c) without bias, heads x c x c -> 1000, width -> 1000
+    assert _num_params(model.head) == (width * 3 * heads * channels + heads * channels**2 * 1000
+                                       + 1000 + width * 1000 + 1000)
+    assert _num_params(twin.head) == width * 1000 + 1000
+
+
 # One training step for each distinct model (deeper ResNets and schedule variants build the same
 # modules and are covered by the parameter-count test, which builds every one of them).
-STEP_CONFIGS = [p for p in CONFIGS if not osp.basename(p).startswith(('resnet34', 'resnet101'))
+# DenseTokenViT Tiny and Base build the modules of Small at other widths (built below).
+STEP_CONFIGS = [p for p in CONFIGS if not osp.basename(p).startswith(
+    ('resnet34', 'resnet101', 'densetok-vit-tiny', 'densetok-vit-base'))
                 and '-lr' not in osp.basename(p)]
 
 
