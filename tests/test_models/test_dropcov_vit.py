@@ -424,3 +424,46 @@ def test_published_small_layout_fits_the_configs():
         trunk, 'configs/upernet/upernet_densetok-vit-s-dropcov_8xb2-160k_ade20k-512x512.py',
         backbone_only=True)
     assert math.isclose(info['mlp_ratio'], 4.0)
+
+
+@pytest.mark.slow
+def test_converted_small_trunk_arrives_in_upernet(tmp_path):
+    """The UperNet config's trunk loads a converted Small checkpoint through its init_cfg."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS
+
+    import mmgcp.models  # noqa: F401
+    torch.manual_seed(0)
+    state = randomize(PublishedDropCovViT(dims=384, depth=12, heads=6, hidden=1536, cov_heads=6,
+                                          wr_dim=24, classes=10, grid=14))
+    src = _save(state.state_dict(), tmp_path / 'src.pth')
+    dst = str(tmp_path / 'trunk.pth')
+    convert_checkpoint(src, dst, backbone_only=True)
+    cfg = Config.fromfile(
+        'configs/upernet/upernet_densetok-vit-s-dropcov_8xb2-160k_ade20k-512x512.py')
+    cfg.model.backbone.init_cfg.checkpoint = dst
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        backbone = MODELS.build(cfg.model.backbone)
+    backbone.init_weights()
+    published = state.state_dict()
+    for ours, theirs in (('cls_token', 'cls_token'), ('pos_embed', 'pos_embed'),
+                         ('layers.11.mlp.fc2.weight', 'blocks.11.mlp.fc2.weight'),
+                         ('token_embed.proj.bias', 'visual_tokens.tokens.transition.bias'),
+                         ('token_embed.stage.5.norm.running_var',
+                          'visual_tokens.tokens.stage.5.norm.running_var')):
+        torch.testing.assert_close(backbone.state_dict()[ours], published[theirs], msg=ours)
+
+
+def test_head_keeps_covariance_in_float32_under_autocast():
+    from mmgcp.models import MultiHeadCovClsHead
+    from mmgcp.models.heads.multi_head_cov_head import head_cross_covariance
+    torch.manual_seed(0)
+    head = MultiHeadCovClsHead(num_classes=3, in_channels=8, num_heads=2, head_channels=2).eval()
+    tokens = torch.randn(2, 10, 8) * 100
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        q = torch.randn(2, 2, 9, 2).bfloat16()
+        assert head_cross_covariance(q, q).dtype == torch.float32
+        logits = head((tokens, ))
+    assert torch.isfinite(logits).all()
+    torch.testing.assert_close(logits.float(), head((tokens, )), rtol=0.05, atol=0.5)
