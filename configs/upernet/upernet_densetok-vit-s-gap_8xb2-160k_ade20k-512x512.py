@@ -19,3 +19,6 @@ model = dict(
             checkpoint=pretrained,
             prefix='backbone.',
             pretrain_config='configs/pretrain/densetok-vit-small-gap_8xb128_in1k.py')))
+# The token embedding's BatchNorms see 2 images per GPU: synchronise them across GPUs, as mmseg's
+# ResNet trunks do (mmengine converts them when training is distributed).
+sync_bn = 'torch'
