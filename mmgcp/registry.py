@@ -15,9 +15,10 @@ from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-#: Neural network modules: necks (GCPNeck, DropCovNeck, CovAttentionNeck), classification heads
-#: (TokenCovClsHead, DropoutLinearClsHead) and a decode head (CovUPerHead). mmgcp has no
-#: backbones: its configs use the libraries' ResNet, MobileNetV2 and ViT.
+#: Neural network modules: the published DropCov ViT backbone (DenseTokenViT), necks (GCPNeck,
+#: DropCovNeck, CovAttentionNeck), classification heads (MultiHeadCovClsHead,
+#: ElementDropCovClsHead, DropoutLinearClsHead) and a decode head (CovUPerHead). Other configs
+#: use the libraries' ResNet, MobileNetV2 and ViT.
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmgcp', locations=['mmgcp.models'])
 #: Training hooks (e.g. the loss-landscape probe).
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmgcp', locations=['mmgcp.engine'])

@@ -1,12 +1,14 @@
-# DeiT-S DropCov: per-head token cross-covariance (6 heads x 24 x 24) fused with the class
-# token; AdamW lr 1e-3 at batch 1024, wd 0.03, cosine over 300 epochs, 5 warm-up epochs, EMA.
+# mmgcp's DropCov-style head (ElementDropCovClsHead: per-head token cross-covariance, 6 heads x
+# 24 x 24, element-wise q/k mask) on mmpretrain's plain DeiT-S, fused with the class token; AdamW
+# lr 1e-3 at batch 1024, wd 0.03, cosine over 300 epochs, 5 warm-up epochs, EMA. Not the model of
+# the paper's DeiT-S numbers: that is densetok-vit-small-dropcov_8xb128_in1k.py.
 _base_ = 'mmpretrain::deit/deit-small_4xb256_in1k.py'
 custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
 model = dict(
     backbone=dict(out_type='raw'),
     head=dict(
         _delete_=True,
-        type='mmgcp.TokenCovClsHead',
+        type='mmgcp.ElementDropCovClsHead',
         num_classes=1000,
         in_channels=384,
         num_heads=6,

@@ -157,8 +157,10 @@ def test_pretrained_is_one_named_checked_setting(path):
         assert reduction_init.prefix == 'neck.reduction.'
 
 
-@pytest.mark.parametrize('path', [c for c in CONFIGS if 'upernet' in c and 'deit' not in c],
-                         ids=_ids([c for c in CONFIGS if 'upernet' in c and 'deit' not in c]))
+UPERNET_RESNETS = [c for c in CONFIGS if 'upernet' in c and 'deit' not in c and 'vit' not in c]
+
+
+@pytest.mark.parametrize('path', UPERNET_RESNETS, ids=_ids(UPERNET_RESNETS))
 def test_upernet_resnets_are_plain_resnet_v1b(path):
     backbone = _cfg(path).model.backbone
     assert backbone.type == 'ResNet' and not backbone.deep_stem

@@ -68,9 +68,45 @@ def test_deit_small_dropcov_size():
     assert _num_params(model.head) == 384 * 288 + 3456 * 1000 + 1000 + 384 * 1000 + 1000
 
 
+@pytest.mark.parametrize('size,width,heads,channels', [('tiny', 240, 6, 14), ('small', 384, 6, 24),
+                                                        ('base', 768, 12, 24)])
+def test_published_dropcov_vit_sizes(size, width, heads, channels):
+    _, model = _build(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                               f'densetok-vit-{size}-dropcov_8xb128_in1k.py'))
+    _, twin = _build(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                              f'densetok-vit-{size}-gap_8xb128_in1k.py'))
+    assert model.backbone.embed_dims == width and len(model.backbone.layers) == 12
+    assert _num_params(model.backbone) == _num_params(twin.backbone)
+    # Linear(width, 3 x heads x c) without bias, heads x c x c -> 1000, width -> 1000
+    assert _num_params(model.head) == (width * 3 * heads * channels + heads * channels**2 * 1000
+                                       + 1000 + width * 1000 + 1000)
+    assert _num_params(twin.head) == width * 1000 + 1000
+
+
+@pytest.mark.parametrize('variant', ['dropcov', 'gap'])
+def test_published_dropcov_vit_recipe(variant):
+    """train_Deit_drop_Small.sh with main.py's defaults (docs/dropcov_vit.md)."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                                   f'densetok-vit-small-{variant}_8xb128_in1k.py'))
+    assert cfg.train_dataloader.batch_size == 128 and cfg.auto_scale_lr.base_batch_size == 1024
+    optim = cfg.optim_wrapper
+    assert optim.type == 'AmpOptimWrapper' and optim.clip_grad is None
+    assert optim.optimizer.type == 'AdamW' and optim.optimizer.lr == 1e-3
+    assert optim.optimizer.weight_decay == 0.03
+    assert optim.paramwise_cfg.custom_keys['.cls_token'].decay_mult == 1.0
+    warmup, cosine = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.end == 5 and warmup.start_factor == 1e-3
+    assert cosine.type == 'CosineAnnealingLR' and (cosine.begin, cosine.end) == (5, 300)
+    assert cosine.eta_min == 1e-5 and cfg.train_cfg.max_epochs == 310
+    assert cfg.custom_hooks == [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
+    assert cfg.model.backbone.drop_path_rate == 0.1
+
+
 # One training step for each distinct model (deeper ResNets and schedule variants build the same
 # modules and are covered by the parameter-count test, which builds every one of them).
-STEP_CONFIGS = [p for p in CONFIGS if not osp.basename(p).startswith(('resnet34', 'resnet101'))
+# DenseTokenViT Tiny and Base build the modules of Small at other widths (built below).
+STEP_CONFIGS = [p for p in CONFIGS if not osp.basename(p).startswith(
+    ('resnet34', 'resnet101', 'densetok-vit-tiny', 'densetok-vit-base'))
                 and '-lr' not in osp.basename(p)]
 
 

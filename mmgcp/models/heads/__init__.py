@@ -5,5 +5,7 @@ from importlib.util import find_spec
 __all__ = []
 if find_spec('mmpretrain') is not None:
     from .dropout_linear_head import DropoutLinearClsHead
-    from .token_cov_head import TokenCovClsHead
-    __all__ += ['DropoutLinearClsHead', 'TokenCovClsHead']
+    from .element_drop_cov_head import ElementDropCovClsHead, TokenCovClsHead
+    from .multi_head_cov_head import MultiHeadCovClsHead
+    __all__ += ['DropoutLinearClsHead', 'ElementDropCovClsHead', 'MultiHeadCovClsHead',
+                'TokenCovClsHead']

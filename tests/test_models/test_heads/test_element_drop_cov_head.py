@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from mmgcp.models import TokenCovClsHead
+from mmgcp.models import ElementDropCovClsHead
 from mmgcp.ops import cross_covariance
 
 
 def _head(**kwargs):
     kwargs = dict(num_classes=5, in_channels=12, num_heads=2, head_channels=3, **kwargs)
-    head = TokenCovClsHead(**kwargs)
+    head = ElementDropCovClsHead(**kwargs)
     head.init_weights()
     return head
 
@@ -40,9 +40,16 @@ def test_training_uses_dropout_and_backpropagates():
 
 
 def test_deit_small_dropcov_shapes_and_errors():
-    head = TokenCovClsHead(num_classes=1000, in_channels=384)
+    head = ElementDropCovClsHead(num_classes=1000, in_channels=384)
     assert head.fc_visual.in_features == 6 * 24 * 24 == 3456
     with pytest.raises(ValueError, match="out_type='raw'"):
         head((torch.randn(2, 384), ))
     with pytest.raises(ValueError, match='qk_dropout'):
-        TokenCovClsHead(num_classes=2, in_channels=8, qk_dropout=1.0)
+        ElementDropCovClsHead(num_classes=2, in_channels=8, qk_dropout=1.0)
+
+
+def test_old_name_says_the_new_one():
+    from mmgcp.registry import MODELS
+    with pytest.raises(TypeError, match='ElementDropCovClsHead') as info:
+        MODELS.build(dict(type='TokenCovClsHead', num_classes=2, in_channels=8))
+    assert 'MultiHeadCovClsHead' in str(info.value)

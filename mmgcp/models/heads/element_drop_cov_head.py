@@ -10,8 +10,14 @@ from mmgcp.registry import MODELS
 
 
 @MODELS.register_module()
-class TokenCovClsHead(ClsHead):
-    """DropCov head for vision transformers: token cross-covariance fused with the class token.
+class ElementDropCovClsHead(ClsHead):
+    """mmgcp's DropCov-style head for mmpretrain's plain ViTs (DeiT-S), with an element-wise mask.
+
+    Not the published DropCov ViT head (that is :class:`MultiHeadCovClsHead` on
+    :class:`DenseTokenViT`, the model of the paper's 82.4% DeiT-S number). It differs in three
+    ways: the mask shared by queries and keys drops single entries (not whole tokens per head),
+    the covariance is centred per channel (not by one scalar per head), and the projection has
+    no unused third. It fits mmpretrain's ``VisionTransformer`` directly.
 
     The backbone must return all tokens after its final norm (mmpretrain's
     ``VisionTransformer(out_type='raw')``), class token first. Patch tokens are projected by a
@@ -61,7 +67,7 @@ class TokenCovClsHead(ClsHead):
             tokens = tokens[0]
         if tokens.dim() != 3 or tokens.size(-1) != self.in_channels:
             raise ValueError(
-                f'TokenCovClsHead expects B x (1 + N) x {self.in_channels} tokens, got '
+                f'ElementDropCovClsHead expects B x (1 + N) x {self.in_channels} tokens, got '
                 f"{tuple(tokens.shape)}; use VisionTransformer(out_type='raw').")
         cls_token, patches = tokens[:, 0], tokens[:, 1:]
         b, n, _ = patches.shape
@@ -77,3 +83,15 @@ class TokenCovClsHead(ClsHead):
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
         cov, cls_token = self.pre_logits(feats)
         return self.fc_visual(cov) + self.fc_cls(cls_token)
+
+
+@MODELS.register_module()
+class TokenCovClsHead:
+    """The old name of :class:`ElementDropCovClsHead`: building it says what to use instead."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(
+            "TokenCovClsHead was renamed: it is mmgcp's DropCov-style head for plain DeiT-S "
+            "(element-wise q/k mask), now type='mmgcp.ElementDropCovClsHead' with the same "
+            "arguments. The head of the published DropCov ViT (token mask per head, the paper's "
+            "DeiT-S numbers) is type='mmgcp.MultiHeadCovClsHead' on type='mmgcp.DenseTokenViT'.")

@@ -1,0 +1,4 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+from .dense_token_vit import DenseTokenViT
+
+__all__ = ['DenseTokenViT']
