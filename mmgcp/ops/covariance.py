@@ -70,7 +70,13 @@ def _covariance(x: Tensor, tokens: bool, nonfinite: str) -> Tuple[Tensor, int]:
     x, num_skipped = handle_nonfinite(x, 'covariance', nonfinite)
     with autocast_disabled(x.device.type):
         x = to_compute_dtype(x, 'covariance')
-        return _CovarianceFunction.apply(x), num_skipped
+        sigma = _CovarianceFunction.apply(x)
+    if x.shape[-1] < x.shape[-2]:
+        # Fewer positions than channels: isqrt(covariance(x)) can iterate on the M x M Gram
+        # matrix of x instead (see mmgcp.ops.isqrt). Remember where sigma comes from; the
+        # version guards against in-place changes of sigma.
+        sigma._mmgcp_covariance_of = (x, sigma._version)
+    return sigma, num_skipped
 
 
 def covariance(x: Tensor, tokens: bool = False, nonfinite: str = 'raise') -> Tensor:
