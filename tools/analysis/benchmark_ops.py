@@ -24,7 +24,7 @@ cuSOLVER and MAGMA) and offloaded to the CPU, next to the iSQRT iteration for sc
 
 Needs PyTorch only (no OpenMMLab package). Example::
 
-    OMP_NUM_THREADS=1 python tools/analysis/benchmark_ops.py --batch-size 32 --channels 256 --size 14
+    OMP_NUM_THREADS=1 python tools/analysis/benchmark_ops.py --batch-size 32 --size 14
     python tools/analysis/benchmark_ops.py --device cuda --batch-size 128 --size 14 28 \
         --dtype float32 bfloat16
     python tools/analysis/benchmark_ops.py --device cuda --mode power --batch-size 128

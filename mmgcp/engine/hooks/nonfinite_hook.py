@@ -2,9 +2,8 @@
 """Report the NaN/Inf samples that the GCP modules recorded on the device during training."""
 from typing import Iterator, List, Optional, Tuple
 
-from mmengine.config import Config
-
 import torch.nn as nn
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
