@@ -85,9 +85,7 @@ def test_training_step_of_every_gcp_module_reads_nothing_from_the_device(monkeyp
         hook = NonFiniteCheckHook()
         hook.before_run(SimpleNamespace(model=module))
         assert module.nonfinite_record.deferred, name
-        module(*inputs)  # warm-up (caches such as the triangle indices)
-        module.zero_grad()
-        counter.active = True
+        counter.active = True  # no warm-up: the first call (filling caches) counts too
         try:
             _loss(module(*inputs)).backward()
         finally:
@@ -133,3 +131,13 @@ def test_deferred_skip_zeroes_samples_and_the_hook_counts_them():
     assert neck.num_skipped == 1
     with pytest.raises(ValueError, match='interval'):
         NonFiniteCheckHook(interval=0)
+
+
+def test_train_configs_get_the_hook_once():
+    from mmengine.config import Config
+
+    from mmgcp.engine import add_nonfinite_check_hook
+    cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
+    add_nonfinite_check_hook(cfg)
+    add_nonfinite_check_hook(cfg)
+    assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'mmgcp.NonFiniteCheckHook']
