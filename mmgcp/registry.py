@@ -32,3 +32,9 @@ OPTIM_WRAPPERS = Registry(
 WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope='mmgcp',
     locations=['mmgcp.models'])
+
+# Every mmgcp module imports this file: make mmengine load local checkpoints again under
+# torch >= 2.6 (see mmgcp.utils.checkpoint_compat).
+from mmgcp.utils.checkpoint_compat import patch_local_checkpoint_loader  # noqa: E402
+
+patch_local_checkpoint_loader()

@@ -77,7 +77,9 @@ else
     FLAVOUR="cpu"
 fi
 PYTAG="cp${PYV/./}"
-WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_V-torch$TORCH_V-$PYTAG-$FLAVOUR"
+# "-O3g0": built with Python's optimisation flags and without debug symbols (an older cache
+# entry may be an unoptimised build).
+WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_V-torch$TORCH_V-$PYTAG-$FLAVOUR-O3g0"
 
 build_mmcv() {
     local tmp src
@@ -89,12 +91,21 @@ build_mmcv() {
     # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes C++17.
     sed -i "s/-std=c++17/-std=c++20/g" "$src/setup.py" || return 1
     grep -q -- "-std=c++20" "$src/setup.py" || { echo "C++20 patch did not apply" >&2; return 1; }
-    # Python's own CFLAGS carry -g (debug symbols), which roughly doubles the object sizes and
-    # slows compiling and linking; -g0 after it switches them off.
+    # Python's own CFLAGS (-DNDEBUG -g -fwrapv -O3 -Wall) carry -g: debug symbols, which slow
+    # compiling and linking. setuptools >= 72 takes $CFLAGS/$CXXFLAGS *instead of* Python's
+    # flags, so -g0 alone would also drop -O3 (an unoptimised mmcv): pass Python's flags with
+    # -g0 after them (older setuptools append them; the repeat is harmless).
+    local py_cflags
+    py_cflags="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS") or "-O3")')" || return 1
     local -a env_vars=(MMCV_WITH_OPS=1 "MAX_JOBS=${MAX_JOBS:-$(( $(nproc) + 1 ))}"
-                       "CFLAGS=${CFLAGS:-} -g0" "CXXFLAGS=${CXXFLAGS:-} -g0")
+                       "CFLAGS=$py_cflags -g0 ${CFLAGS:-}" "CXXFLAGS=$py_cflags -g0 ${CXXFLAGS:-}")
     if [ "$FLAVOUR" != cpu ]; then
-        env_vars+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$CUDA_ARCH")
+        # Kernels for this GPU's architecture only (not torch's list of 6+); nvcc gets no -G or
+        # -lineinfo (device debug info) from mmcv or torch, and none may come from the caller.
+        env_vars+=(FORCE_CUDA=1 "TORCH_CUDA_ARCH_LIST=$CUDA_ARCH" "MMCV_CUDA_ARGS=${MMCV_CUDA_ARGS:-}")
+        case " ${MMCV_CUDA_ARGS:-} ${NVCC_APPEND_FLAGS:-} ${NVCC_PREPEND_FLAGS:-} " in
+            *" -G "*|*" -lineinfo "*) log "warning: nvcc flags ask for device debug info (-G/-lineinfo): slower build and kernels" ;;
+        esac
     fi
     log "building mmcv $MMCV_V ($FLAVOUR ops); this takes 10-20 minutes once per machine"
     env "${env_vars[@]}" "$PY" -m pip wheel --no-build-isolation --no-deps -w "$tmp/dist" "$src" || return 1

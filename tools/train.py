@@ -86,6 +86,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             raise ValueError(
                 '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
+    # GCP modules check for NaN/Inf on the device; the hook reports it after each iteration.
+    from mmgcp.engine import add_nonfinite_check_hook
+    add_nonfinite_check_hook(cfg)
     return cfg
 
 

@@ -6,11 +6,23 @@ Plain PyTorch, no OpenMMLab import: every model of mmgcp is built on these funct
 from .covariance import Covariance, CrossCovariance, covariance, cross_covariance
 from .dropcov import AdaptiveChannelDropout, adaptive_channel_dropout, drop_rate
 from .isqrt import ISQRT_EPS, CovarianceISqrt, ISqrt, covariance_isqrt, isqrt
-from .matrix_power import MATRIX_POWER_EPS, MatrixPower, matrix_power, power_divided_differences
+from .matrix_power import (
+    EIGH_DEVICES,
+    MATRIX_POWER_EPS,
+    MatrixPower,
+    matrix_power,
+    power_divided_differences,
+)
 from .nonfinite import (
     NONFINITE_MODES,
     NonFiniteError,
+    NonFiniteRecord,
+    count_skipped_samples,
+    current_record,
+    eager_nonfinite_checks,
+    format_indices,
     handle_nonfinite,
+    nonfinite_mask,
     nonfinite_samples,
     num_skipped_samples,
     reset_num_skipped_samples,
@@ -23,6 +35,7 @@ __all__ = [
     'power_divided_differences', 'triu_flat_indices', 'Covariance', 'CrossCovariance', 'ISqrt',
     'CovarianceISqrt', 'MatrixPower', 'TriuVectorize', 'AdaptiveChannelDropout',
     'NonFiniteError', 'NONFINITE_MODES', 'handle_nonfinite', 'nonfinite_samples',
-    'num_skipped_samples',
-    'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS'
+    'nonfinite_mask', 'NonFiniteRecord', 'current_record', 'eager_nonfinite_checks',
+    'count_skipped_samples', 'format_indices', 'num_skipped_samples',
+    'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS', 'EIGH_DEVICES'
 ]

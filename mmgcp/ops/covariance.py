@@ -9,7 +9,13 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from ._utils import autocast_disabled, to_compute_dtype
-from .nonfinite import check_nonfinite_mode, handle_nonfinite, nonfinite_samples
+from .nonfinite import (
+    check_nonfinite_mode,
+    current_record,
+    handle_nonfinite,
+    nonfinite_mask,
+    nonfinite_samples,
+)
 
 
 class _CovarianceFunction(Function):
@@ -64,7 +70,13 @@ def _covariance(x: Tensor, tokens: bool, nonfinite: str) -> Tuple[Tensor, int]:
     x, num_skipped = handle_nonfinite(x, 'covariance', nonfinite)
     with autocast_disabled(x.device.type):
         x = to_compute_dtype(x, 'covariance')
-        return _CovarianceFunction.apply(x), num_skipped
+        sigma = _CovarianceFunction.apply(x)
+    if x.shape[-1] < x.shape[-2]:
+        # Fewer positions than channels: isqrt(covariance(x)) can iterate on the M x M Gram
+        # matrix of x instead (see mmgcp.ops.isqrt). Remember where sigma comes from; the
+        # version guards against in-place changes of sigma.
+        sigma._mmgcp_covariance_of = (x, sigma._version)
+    return sigma, num_skipped
 
 
 def covariance(x: Tensor, tokens: bool = False, nonfinite: str = 'raise') -> Tensor:
@@ -102,7 +114,14 @@ def _cross_covariance(a: Tensor, b: Tensor, nonfinite: str) -> Tuple[Tensor, int
     if unbatched:
         a, b = a.unsqueeze(0), b.unsqueeze(0)
     num_skipped = 0
-    bad_a, bad_b = nonfinite_samples(a), nonfinite_samples(b)
+    if current_record() is not None:  # deferred: flags stay on the device
+        bad = nonfinite_mask(a) | nonfinite_mask(b)
+        a, _ = handle_nonfinite(a, 'cross_covariance', nonfinite, bad=bad)
+        if nonfinite == 'skip':
+            b = torch.where(bad.view(-1, *([1] * (b.dim() - 1))), torch.zeros_like(b), b)
+        bad_a = bad_b = None
+    else:
+        bad_a, bad_b = nonfinite_samples(a), nonfinite_samples(b)
     if bad_a is not None or bad_b is not None:
         bad = bad_a if bad_b is None else bad_b if bad_a is None else bad_a | bad_b
         a, num_skipped = handle_nonfinite(a, 'cross_covariance', nonfinite, bad=bad)

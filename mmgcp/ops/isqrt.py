@@ -40,6 +40,7 @@ with respect to the symmetric input, i.e. it treats the output gradient ``G`` as
 (equivalently, the symmetric part of the Euclidean gradient). Everything upstream of a
 covariance sees exactly the same gradient as with plain autograd.
 """
+import functools
 from typing import List, Optional, Tuple
 
 import torch
@@ -58,6 +59,7 @@ from ._utils import (
 )
 from .covariance import _covariance_input, _CovarianceFunction
 from .nonfinite import check_nonfinite_mode, handle_nonfinite
+from .triu import triu_flat_indices
 
 #: Default lower bound on the trace used for the pre-normalisation, ``A = Sigma / max(tr, eps)``
 #: and the post-compensation ``sqrt(max(tr, eps))``. Below it (dead, all-zero features) the
@@ -72,6 +74,36 @@ def _half_three_minus(u: Tensor) -> Tensor:
     return t
 
 
+def _pack_sym(m: Tensor) -> Tensor:
+    """Upper triangles of symmetric ``B x n x n`` matrices, ``B x n(n+1)/2`` (half the memory).
+
+    The saved iterates are symmetric (polynomials in a symmetric matrix); keeping one triangle
+    halves what the forward leaves for the backward.
+    """
+    size = m.shape[-1]
+    index, _ = triu_flat_indices(size, m.device)
+    return m.reshape(m.shape[0], size * size).index_select(1, index)
+
+
+@functools.lru_cache(maxsize=None)
+def _sym_gather_index(size: int, device: torch.device) -> Tensor:
+    """For each entry ``(i, j)`` of a ``size x size`` matrix, its position in the triangle."""
+    index, _ = triu_flat_indices(size, device)
+    position = torch.empty(size * size, dtype=torch.long, device=device)
+    position[index] = torch.arange(index.numel(), device=device)
+    rows, cols = torch.meshgrid(torch.arange(size, device=device),
+                                torch.arange(size, device=device), indexing='ij')
+    upper = torch.minimum(rows, cols) * size + torch.maximum(rows, cols)
+    return position[upper.flatten()]
+
+
+def _full(t: Tensor, size: int) -> Tensor:
+    """``t`` itself when already ``B x n x n``, else the symmetric matrices of its triangles."""
+    if t.dim() == 3:
+        return t
+    return t.index_select(1, _sym_gather_index(size, t.device)).view(t.shape[0], size, size)
+
+
 def _newton_schulz_forward(a: Tensor, num_iters: int) -> Tuple[Tensor, List[Tensor],
                                                                List[Tensor]]:
     """``Q = T_1 ... T_N`` of the published iteration on ``a``, so that ``Y_N = a Q``.
@@ -82,7 +114,8 @@ def _newton_schulz_forward(a: Tensor, num_iters: int) -> Tuple[Tensor, List[Tens
 
     Returns:
         tuple: ``Q`` (``B x n x n``), the list ``[U_0 = a, U_1, ..., U_{N-1}]`` and the list
-        ``[Z_2, ..., Z_{N-1}]``, which is what :func:`_newton_schulz_backward` needs.
+        ``[Z_2, ..., Z_{N-1}]``, which is what :func:`_newton_schulz_backward` needs; all but
+        ``U_0`` are kept as upper triangles (:func:`_pack_sym`).
     """
     us = [a]
     zs = []
@@ -96,9 +129,9 @@ def _newton_schulz_forward(a: Tensor, num_iters: int) -> Tuple[Tensor, List[Tens
         cubic.diagonal(dim1=-2, dim2=-1).sub_(1.5)
         u = torch.baddbmm(u, u_sq, cubic, beta=2.25)
         del u_sq, cubic
-        us.append(u)
+        us.append(_pack_sym(u))
         if k > 2:
-            zs.append(z)
+            zs.append(_pack_sym(z))
         # Z_k = Z_{k-1} T_k = 3/2 Z_{k-1} - 1/2 Z_{k-1} U_{k-1}
         z = torch.baddbmm(z, z, u, beta=1.5, alpha=-0.5)
     return z, us, zs
@@ -128,13 +161,14 @@ def _newton_schulz_backward(grad_q: List[Tensor], us: List[Optional[Tensor]],
         Tensor: Symmetric ``B x n x n`` gradient of ``a``.
     """
     grad_z = grad_q.pop()  # adjoint of Z_k, from k = N down
+    size = grad_z.shape[-1]
     grad_u: Optional[Tensor] = None  # adjoint of U_k (U_N is not used)
     for k in range(num_iters, 0, -1):
-        u = us[k - 1]
+        u = _full(us[k - 1], size)
         # T_k = 3/2 I - 1/2 U_{k-1} receives sym(Z_{k-1} G_Z), i.e. U_{k-1} receives
         # -1/4 (zg + zg^T) with zg = Z_{k-1} G_Z.
         if k >= 3:
-            zg = torch.bmm(zs.pop(), grad_z)
+            zg = torch.bmm(_full(zs.pop(), size), grad_z)
         elif k == 2:  # Z_1 = 3/2 I - 1/2 U_0
             zg = torch.baddbmm(grad_z, us[0], grad_z, beta=1.5, alpha=-0.5)
         else:  # Z_0 = I
@@ -158,6 +192,7 @@ def _newton_schulz_backward(grad_q: List[Tensor], us: List[Optional[Tensor]],
             del w
             us[k - 1] = None  # U_{k-1} is not needed any more (U_0 is kept)
         grad_u = new_grad_u
+        del u
     return grad_u
 
 
@@ -222,7 +257,7 @@ class _ISqrtFunction(Function):
         ctx.trace_used = trace > eps
         # The iterates are intermediates (neither input nor output), kept on ctx so that the
         # backward can free them one by one.
-        ctx.us, ctx.zs, ctx.q = us, zs, q
+        ctx.us, ctx.zs, ctx.q = us, zs, _pack_sym(q)
         ctx.save_for_backward(trace_safe)
         return out
 
@@ -232,6 +267,7 @@ class _ISqrtFunction(Function):
         trace_safe, = ctx.saved_tensors
         us, zs, q = _take_saved(ctx, 'isqrt')
         a = us[0]
+        q = _full(q, a.shape[-1])
         with autocast_disabled(grad.device.type):
             scale = trace_safe.sqrt()
             # out = s sym(A Q): A receives s sym(G Q), Q receives s sym(A G); with sym(G)
@@ -274,7 +310,8 @@ class _CovarianceISqrtGramFunction(Function):
         out.mul_((1.0 / (num_positions * trace_safe.sqrt()))[:, None, None])
         ctx.num_iters = num_iters
         ctx.trace_used = trace > eps
-        ctx.us, ctx.zs, ctx.q = us, zs, q  # intermediates, freed one by one in the backward
+        # intermediates, freed one by one in the backward
+        ctx.us, ctx.zs, ctx.q = us, zs, _pack_sym(q)
         ctx.save_for_backward(x, mean, trace_safe)
         return out
 
@@ -284,6 +321,7 @@ class _CovarianceISqrtGramFunction(Function):
         x, mean, trace_safe = ctx.saved_tensors
         us, zs, q = _take_saved(ctx, 'covariance_isqrt')
         num_positions = x.shape[-1]
+        q = _full(q, num_positions)
         with autocast_disabled(grad.device.type):
             kappa = 1.0 / (num_positions * trace_safe.sqrt())  # out = kappa Xc Q Xc^T
             inv_norm = 1.0 / (num_positions * trace_safe)  # S = inv_norm Xc^T Xc
@@ -315,12 +353,37 @@ def _check_isqrt_args(num_iters: int, eps: float, nonfinite: str, op: str) -> No
     check_nonfinite_mode(nonfinite)
 
 
+def _covariance_source(sigma: Tensor) -> Optional[Tensor]:
+    """The ``B x C x M`` features (M < C) that :func:`covariance` made ``sigma`` of, if usable.
+
+    Then ``isqrt(sigma)`` is ``covariance_isqrt(features)`` (the Gram-matrix path), with the
+    gradient flowing to the features directly. Not used when ``sigma`` was changed in place,
+    retains its gradient, or was made a leaf that requires a gradient: the gradient with
+    respect to ``sigma`` itself is wanted then.
+    """
+    source = getattr(sigma, '_mmgcp_covariance_of', None)
+    if source is None:
+        return None
+    features, version = source
+    if (sigma._version != version or sigma.retains_grad or sigma.dim() != 3
+            or sigma.requires_grad != features.requires_grad
+            or (sigma.requires_grad and sigma.grad_fn is None)):
+        return None
+    return features
+
+
 def _isqrt(sigma: Tensor, num_iters: int, eps: float, nonfinite: str) -> Tuple[Tensor, int]:
     _check_isqrt_args(num_iters, eps, nonfinite, 'isqrt')
     if not isinstance(sigma, Tensor):
         raise TypeError(f'isqrt expects a torch.Tensor, got {type(sigma).__name__}.')
     check_square_batch(sigma, 'isqrt')
+    given = sigma
     sigma, num_skipped = handle_nonfinite(sigma, 'isqrt', nonfinite)
+    features = _covariance_source(given) if sigma is given else None
+    if features is not None:
+        with autocast_disabled(features.device.type):
+            out = _CovarianceISqrtGramFunction.apply(features, num_iters, float(eps))
+        return out, num_skipped
     with autocast_disabled(sigma.device.type):
         sigma = to_compute_dtype(sigma, 'isqrt', 'sigma')
         dim = sigma.shape[-1]
@@ -352,6 +415,13 @@ def isqrt(sigma: Tensor,
     Returns:
         Tensor: ``B x d x d``. The backward returns the gradient with respect to the symmetric
         input (the output gradient is symmetrised).
+
+    Note:
+        ``isqrt(covariance(x))`` with fewer positions than channels is as fast as
+        :func:`covariance_isqrt`: ``isqrt`` recognises an unchanged output of
+        :func:`covariance` and runs the Gram-matrix path on ``x``, so the gradient goes to
+        ``x`` without passing through ``sigma``. Call ``sigma.retain_grad()`` (or pass
+        ``sigma.clone()``) when the gradient with respect to ``sigma`` itself is wanted.
     """
     return _isqrt(sigma, num_iters, eps, nonfinite)[0]
 

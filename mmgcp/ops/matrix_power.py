@@ -1,5 +1,15 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""MPN-COV: exact matrix power of symmetric PSD matrices by eigendecomposition."""
+"""MPN-COV: exact matrix power of symmetric PSD matrices by eigendecomposition.
+
+Where the eigendecomposition runs is a choice (``eigh_device``): on the input's device (the
+default), or on the CPU (``'cpu'``: the matrices are copied to the host, decomposed by LAPACK
+and the eigenvectors copied back; the backward stays on the input's device). Batched ``eigh``
+of d > 32 matrices is known to be slow on CUDA, but the offload costs two transfers and a host
+sync per forward; ``tools/analysis/benchmark_ops.py --mode power`` measures both paths on the
+machine at hand (docs/gpu.md). The default can be set for a whole process with the
+environment variable ``MMGCP_EIGH_DEVICE`` (``input`` or ``cpu``).
+"""
+import os
 from typing import Optional, Tuple
 
 import torch
@@ -10,6 +20,23 @@ from torch.autograd.function import once_differentiable
 
 from ._utils import autocast_disabled, check_eps, check_square_batch, sym, to_compute_dtype
 from .nonfinite import check_nonfinite_mode, handle_nonfinite
+
+#: Where the eigendecomposition of :func:`matrix_power` may run.
+EIGH_DEVICES = ('input', 'cpu')
+
+
+def _eigh_device(eigh_device: Optional[str], op: str) -> str:
+    """Resolve ``eigh_device`` (None: ``$MMGCP_EIGH_DEVICE``, else ``'input'``) and check it."""
+    if eigh_device is None:
+        eigh_device = os.environ.get('MMGCP_EIGH_DEVICE', 'input') or 'input'
+        source = 'the environment variable MMGCP_EIGH_DEVICE'
+    else:
+        source = 'eigh_device'
+    if eigh_device not in EIGH_DEVICES:
+        raise ValueError(f"{op}: {source}='{eigh_device}' is not supported; use 'input' (eigh "
+                         f"on the input's device) or 'cpu' (offload the eigh to the host).")
+    return eigh_device
+
 
 #: Default floor of the eigenvalues in the derivative: ``l <- max(l, eps)`` when forming the
 #: divided differences, so that ``alpha l^(alpha - 1)`` stays finite at zero eigenvalues.
@@ -51,11 +78,16 @@ class _MatrixPowerFunction(Function):
     """``U diag(max(l, 0)^a) U^T`` with a Daleckii-Krein backward that stays finite."""
 
     @staticmethod
-    def forward(ctx, sigma: Tensor, alpha: float, eps: float) -> Tensor:
+    def forward(ctx, sigma: Tensor, alpha: float, eps: float, offload: bool) -> Tensor:
         # float64 eigendecomposition: in float32 the zero eigenvalues of a singular covariance
         # come out as +-1e-7 of the largest one, and l^alpha turns that into output noise of
         # ~1e-4 relative (sqrt(1e-7) ~ 3e-4).
-        evals, evecs = torch.linalg.eigh(sigma.double())
+        if offload and sigma.device.type != 'cpu':
+            evals, evecs = torch.linalg.eigh(sigma.double().cpu())
+            evals = evals.to(sigma.device, non_blocking=True)
+            evecs = evecs.to(sigma.device, non_blocking=True)
+        else:
+            evals, evecs = torch.linalg.eigh(sigma.double())
         powered = evals.clamp_min(0).pow(alpha)
         ctx.alpha, ctx.eps = alpha, eps
         ctx.save_for_backward(evals, evecs)
@@ -63,7 +95,7 @@ class _MatrixPowerFunction(Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], None, None, None]:
         evals, evecs = ctx.saved_tensors
         with autocast_disabled(grad.device.type):
             dtype = grad.dtype
@@ -71,7 +103,7 @@ class _MatrixPowerFunction(Function):
             inner = torch.matmul(torch.matmul(evecs.mT, grad), evecs)
             inner.mul_(power_divided_differences(evals, ctx.alpha, ctx.eps))
             grad_sigma = torch.matmul(torch.matmul(evecs, inner), evecs.mT)
-        return grad_sigma.to(dtype), None, None
+        return grad_sigma.to(dtype), None, None, None
 
 
 def _check_power_args(alpha: float, eps: float, nonfinite: str, op: str) -> None:
@@ -82,22 +114,28 @@ def _check_power_args(alpha: float, eps: float, nonfinite: str, op: str) -> None
     check_nonfinite_mode(nonfinite)
 
 
-def _matrix_power(sigma: Tensor, alpha: float, eps: float, nonfinite: str) -> Tuple[Tensor, int]:
+def _matrix_power(sigma: Tensor,
+                  alpha: float,
+                  eps: float,
+                  nonfinite: str,
+                  eigh_device: Optional[str] = None) -> Tuple[Tensor, int]:
     _check_power_args(alpha, eps, nonfinite, 'matrix_power')
+    offload = _eigh_device(eigh_device, 'matrix_power') == 'cpu'
     if not isinstance(sigma, Tensor):
         raise TypeError(f'matrix_power expects a torch.Tensor, got {type(sigma).__name__}.')
     check_square_batch(sigma, 'matrix_power')
     sigma, num_skipped = handle_nonfinite(sigma, 'matrix_power', nonfinite)
     with autocast_disabled(sigma.device.type):
         sigma = to_compute_dtype(sigma, 'matrix_power', 'sigma')
-        out = _MatrixPowerFunction.apply(sigma, float(alpha), float(eps))
+        out = _MatrixPowerFunction.apply(sigma, float(alpha), float(eps), offload)
     return out, num_skipped
 
 
 def matrix_power(sigma: Tensor,
                  alpha: float = 0.5,
                  eps: float = MATRIX_POWER_EPS,
-                 nonfinite: str = 'raise') -> Tensor:
+                 nonfinite: str = 'raise',
+                 eigh_device: Optional[str] = None) -> Tensor:
     """Exact power ``Sigma^alpha`` of symmetric PSD matrices (MPN-COV).
 
     ``Sigma = U diag(l) U^T`` by ``torch.linalg.eigh`` (which reads the lower triangle), output
@@ -117,12 +155,16 @@ def matrix_power(sigma: Tensor,
             :data:`MATRIX_POWER_EPS` (1e-10).
         nonfinite (str): ``'raise'`` or ``'skip'``, as in :func:`isqrt`. Defaults to
             ``'raise'``.
+        eigh_device (str, optional): ``'input'`` runs the eigendecomposition on the input's
+            device, ``'cpu'`` offloads it to the host (a sync and two copies per call; the
+            backward stays on the device). None: ``$MMGCP_EIGH_DEVICE``, else ``'input'``.
+            Defaults to None.
 
     Returns:
         Tensor: ``B x d x d``. The backward returns the gradient with respect to the symmetric
         input (the output gradient is symmetrised).
     """
-    return _matrix_power(sigma, alpha, eps, nonfinite)[0]
+    return _matrix_power(sigma, alpha, eps, nonfinite, eigh_device)[0]
 
 
 class MatrixPower(nn.Module):
@@ -132,6 +174,7 @@ class MatrixPower(nn.Module):
         alpha (float): Exponent > 0. Defaults to 0.5.
         eps (float): Floor of the eigenvalues in the derivative. Defaults to 1e-10.
         nonfinite (str): ``'raise'`` or ``'skip'``. Defaults to ``'raise'``.
+        eigh_device (str, optional): See :func:`matrix_power`. Defaults to None.
 
     Attributes:
         num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
@@ -140,9 +183,13 @@ class MatrixPower(nn.Module):
     def __init__(self,
                  alpha: float = 0.5,
                  eps: float = MATRIX_POWER_EPS,
-                 nonfinite: str = 'raise'):
+                 nonfinite: str = 'raise',
+                 eigh_device: Optional[str] = None):
         super().__init__()
         _check_power_args(alpha, eps, nonfinite, 'MatrixPower')
+        if eigh_device is not None:
+            _eigh_device(eigh_device, 'MatrixPower')
+        self.eigh_device = eigh_device
         self.alpha = alpha
         self.eps = eps
         self.nonfinite = nonfinite
@@ -150,7 +197,8 @@ class MatrixPower(nn.Module):
 
     def forward(self, sigma: Tensor) -> Tensor:
         """``B x d x d`` -> ``B x d x d``."""
-        out, num_skipped = _matrix_power(sigma, self.alpha, self.eps, self.nonfinite)
+        out, num_skipped = _matrix_power(sigma, self.alpha, self.eps, self.nonfinite,
+                                         self.eigh_device)
         self.num_skipped += num_skipped
         return out
 

@@ -14,11 +14,23 @@ the peak is the high-water mark of the bytes torch allocates during one forward 
 (from ``torch.profiler`` memory events); on CUDA it is ``torch.cuda.max_memory_allocated``
 above the starting point.
 
-Example::
+Targets (one run, 1 thread; ratios, not absolute times): the fused ``mmgcp`` path >= 2.0x
+faster than (b) and >= 2.5x faster than (a) with peak memory <= 0.4x of (b); the operators
+composed by hand (``mmgcp unfused``) >= 1.0x of (b). Each line says whether this run met them.
 
-    python tools/analysis/benchmark_ops.py --batch-size 32 --channels 256 --size 14
+``--mode power`` times the exact matrix power (``mmgcp.ops.matrix_power``) fwd + bwd on each
+path of its eigendecomposition: on the input's device (on CUDA once per linear-algebra backend,
+cuSOLVER and MAGMA) and offloaded to the CPU, next to the iSQRT iteration for scale.
+
+Needs PyTorch only (no OpenMMLab package). Example::
+
+    OMP_NUM_THREADS=1 python tools/analysis/benchmark_ops.py --batch-size 32 --size 14
+    python tools/analysis/benchmark_ops.py --device cuda --batch-size 128 --size 14 28 \
+        --dtype float32 bfloat16
+    python tools/analysis/benchmark_ops.py --device cuda --mode power --batch-size 128
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 import statistics
@@ -32,7 +44,17 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmgcp.ops import covariance, covariance_isqrt, isqrt, triu_vectorize  # noqa: E402
+from mmgcp.ops import (  # noqa: E402
+    covariance,
+    covariance_isqrt,
+    isqrt,
+    matrix_power,
+    triu_vectorize,
+)
+
+#: The targets of the issue (ratios measured in one run).
+TARGETS = dict(fused_vs_autograd=2.0, fused_vs_published=2.5, fused_memory=0.4,
+               unfused_vs_autograd=1.0)
 
 
 def published_gcp(x: Tensor, num_iters: int) -> Tensor:
@@ -106,11 +128,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: Autocast dtype of the runs (None: none), set by :func:`benchmark`.
+_AUTOCAST: Dict[str, torch.dtype] = {}
+
+
+def _autocast(device: torch.device):
+    dtype = _AUTOCAST.get('dtype')
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 def run_once(fn: Callable, x: Tensor, weight: Tensor, num_iters: int) -> Tuple[Tensor, Tensor]:
     """One forward + backward; returns the output and the input gradient."""
     x.grad = None
-    out = fn(x, num_iters)
-    (out * weight).sum().backward()
+    with _autocast(x.device):
+        out = fn(x, num_iters)
+        loss = (out.float() * weight).sum()
+    loss.backward()
     return out.detach(), x.grad
 
 
@@ -162,24 +197,44 @@ def max_rel_diff(value: Tensor, reference: Tensor) -> float:
     return float(((value - reference).norm(dim=1) / reference.norm(dim=1)).max())
 
 
-def benchmark(batch_size: int, channels: int, size: int, num_iters: int, repeats: int,
-              warmup: int, device: torch.device) -> None:
-    """Run all methods on one configuration and print the table and the ratios."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch_size, channels, size, size, generator=generator).relu_()
-    x = x.to(device).requires_grad_()
-    tri = channels * (channels + 1) // 2
-    weight = torch.randn(batch_size, tri, generator=generator).to(device)
-    print(f'\n== device={device} B={batch_size} C={channels} {size}x{size} '
-          f'(M={size * size}) num_iters={num_iters} repeats={repeats} '
-          f'threads={torch.get_num_threads()} torch={torch.__version__}')
+def _header(device: torch.device) -> None:
     if device.type == 'cpu' and hasattr(os, 'getloadavg'):
         print(f'   load average (1 min) before the run: {os.getloadavg()[0]:.2f} on '
               f'{os.cpu_count()} CPUs (other work on the machine makes CPU timings noisy)')
     if device.type == 'cuda':
         print(f'   GPU: {torch.cuda.get_device_name(device)}')
-    ref_out, ref_grad = run_once(autograd_gcp, x, weight, num_iters)
+
+
+def _verdict(value: float, target: float, larger_is_better: bool = True) -> str:
+    met = value >= target if larger_is_better else value <= target
+    return 'met' if met else 'MISSED'
+
+
+def benchmark(batch_size: int, channels: int, size: int, num_iters: int, repeats: int,
+              warmup: int, device: torch.device, dtype: str = 'float32') -> Dict[str, dict]:
+    """Run all methods on one configuration and print the table and the ratios.
+
+    Returns:
+        dict: Per method, ``time`` (ms), ``memory`` (MB), ``out_diff`` and ``grad_diff``.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, channels, size, size, generator=generator).relu_()
+    half = None if dtype == 'float32' else getattr(torch, dtype)
+    _AUTOCAST['dtype'] = half
+    x = x.to(device=device, dtype=half or torch.float32).requires_grad_()
+    tri = channels * (channels + 1) // 2
+    weight = torch.randn(batch_size, tri, generator=generator).to(device)
+    print(f'\n== device={device} B={batch_size} C={channels} {size}x{size} '
+          f'(M={size * size}) num_iters={num_iters} dtype={dtype}'
+          f'{" (autocast)" if half else ""} repeats={repeats} '
+          f'threads={torch.get_num_threads()} torch={torch.__version__}')
+    _header(device)
+    # The reference of the differences is (b) in float32 without autocast.
+    _AUTOCAST['dtype'] = None
+    ref_out, ref_grad = run_once(autograd_gcp, x.detach().float().requires_grad_(), weight,
+                                 num_iters)
     ref_grad = ref_grad.clone()
+    _AUTOCAST['dtype'] = half
     results = {}
     for name, fn in METHODS.items():
         out, grad = run_once(fn, x, weight, num_iters)
@@ -199,19 +254,102 @@ def benchmark(batch_size: int, channels: int, size: int, num_iters: int, repeats
               f"{base_a['time'] / res['time']:>10.2f}{base_b['time'] / res['time']:>10.2f}"
               f"{res['memory'] / base_b['memory']:>9.2f}{res['out_diff']:>11.1e}"
               f"{res['grad_diff']:>11.1e}")
-    ours = results['mmgcp']
-    print(f"RATIOS (mmgcp, this run): {base_b['time'] / ours['time']:.2f}x faster than (b) "
-          f"(target >= 1.4), {base_a['time'] / ours['time']:.2f}x faster than (a) "
-          f"(target >= 1.6), peak memory {ours['memory'] / base_b['memory']:.2f}x of (b) "
-          f"(target <= 0.5), max relative output diff vs (b) {ours['out_diff']:.1e} "
-          f"(target <= 1e-5), gradient diff {ours['grad_diff']:.1e}")
+    ours, unfused = results['mmgcp'], results['mmgcp unfused']
+    fused_b = base_b['time'] / ours['time']
+    fused_a = base_a['time'] / ours['time']
+    memory = ours['memory'] / base_b['memory']
+    unfused_b = base_b['time'] / unfused['time']
+    print(f"RATIOS (this run): fused {fused_b:.2f}x faster than (b) (target >= "
+          f"{TARGETS['fused_vs_autograd']}: {_verdict(fused_b, TARGETS['fused_vs_autograd'])}), "
+          f"{fused_a:.2f}x faster than (a) (target >= {TARGETS['fused_vs_published']}: "
+          f"{_verdict(fused_a, TARGETS['fused_vs_published'])}), peak memory {memory:.2f}x of "
+          f"(b) (target <= {TARGETS['fused_memory']}: "
+          f"{_verdict(memory, TARGETS['fused_memory'], False)}); unfused {unfused_b:.2f}x of (b) "
+          f"(target >= {TARGETS['unfused_vs_autograd']}: "
+          f"{_verdict(unfused_b, TARGETS['unfused_vs_autograd'])}); max relative output diff "
+          f"vs (b) float32 {ours['out_diff']:.1e}, gradient diff {ours['grad_diff']:.1e}")
+    _AUTOCAST['dtype'] = None
+    return results
+
+
+def _power_paths(device: torch.device) -> Dict[str, Tuple[Callable, Callable]]:
+    """name -> (function of sigma, context factory) for ``--mode power``."""
+    paths: Dict[str, Tuple[Callable, Callable]] = {}
+    if device.type == 'cuda':
+        def backend(name):
+            @contextlib.contextmanager
+            def use():
+                previous = torch.backends.cuda.preferred_linalg_library()
+                torch.backends.cuda.preferred_linalg_library(name)
+                try:
+                    yield
+                finally:
+                    torch.backends.cuda.preferred_linalg_library(previous)
+            return use
+        paths['eigh on GPU (cusolver)'] = (lambda s: matrix_power(s, eigh_device='input'),
+                                           backend('cusolver'))
+        paths['eigh on GPU (magma)'] = (lambda s: matrix_power(s, eigh_device='input'),
+                                        backend('magma'))
+        paths['eigh offloaded to CPU'] = (lambda s: matrix_power(s, eigh_device='cpu'),
+                                          contextlib.nullcontext)
+    else:
+        paths['eigh on CPU'] = (lambda s: matrix_power(s, eigh_device='input'),
+                                contextlib.nullcontext)
+    paths['iSQRT (5 iters), for scale'] = (lambda s: isqrt(s, 5), contextlib.nullcontext)
+    return paths
+
+
+def benchmark_power(batch_size: int, channels: int, size: int, repeats: int, warmup: int,
+                    device: torch.device) -> Dict[str, float]:
+    """Time ``matrix_power`` fwd + bwd on each eigendecomposition path; print the table.
+
+    Returns:
+        dict: Median milliseconds per path (a failing path is reported and left out).
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, channels, size * size, generator=generator).relu_()
+    sigma = covariance(x).to(device).requires_grad_()
+    weight = torch.randn(batch_size, channels, channels, generator=generator).to(device)
+    print(f'\n== matrix power: device={device} B={batch_size} d={channels} (covariance of '
+          f'{size}x{size} positions) repeats={repeats} threads={torch.get_num_threads()} '
+          f'torch={torch.__version__}')
+    _header(device)
+    times: Dict[str, List[float]] = {}
+    paths = _power_paths(device)
+    for name, (fn, context) in paths.items():
+        try:
+            with context():
+                for _ in range(warmup):
+                    sigma.grad = None
+                    (fn(sigma) * weight).sum().backward()
+        except RuntimeError as error:  # e.g. a torch build without MAGMA
+            print(f'   {name}: not available ({str(error).splitlines()[0]})')
+            continue
+        times[name] = []
+    for _ in range(repeats):
+        for name in times:
+            fn, context = paths[name]
+            with context():
+                sigma.grad = None
+                _sync(device)
+                start = time.perf_counter()
+                (fn(sigma) * weight).sum().backward()
+                _sync(device)
+                times[name].append(time.perf_counter() - start)
+    medians = {name: 1e3 * statistics.median(values) for name, values in times.items()}
+    fastest = min((v for k, v in medians.items() if not k.startswith('iSQRT')), default=None)
+    for name, value in medians.items():
+        print(f'{name:<30}{value:>12.1f} ms{value / fastest if fastest else float("nan"):>8.2f}x '
+              f'of the fastest eigh path')
+    return medians
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--batch-size', type=int, default=32, help='batch size on CPU')
     parser.add_argument('--channels', type=int, default=256, help='channels d')
-    parser.add_argument('--size', type=int, default=14, help='feature map side (M = size^2)')
+    parser.add_argument(
+        '--size', type=int, nargs='+', default=[14], help='feature map side(s) (M = size^2)')
     parser.add_argument('--num-iters', type=int, default=5, help='Newton-Schulz iterations')
     parser.add_argument('--repeats', type=int, default=10, help='timed runs (median)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs first')
@@ -221,6 +359,18 @@ def parse_args() -> argparse.Namespace:
         choices=['auto', 'cpu', 'cuda'],
         help="'auto': CPU at --batch-size, then CUDA at --gpu-batch-size when available")
     parser.add_argument('--gpu-batch-size', type=int, default=128, help='batch size on CUDA')
+    parser.add_argument(
+        '--dtype',
+        nargs='+',
+        default=['float32'],
+        choices=['float32', 'bfloat16', 'float16'],
+        help='input dtype(s); half types run under autocast (mmgcp computes in float32)')
+    parser.add_argument(
+        '--mode',
+        default='gcp',
+        choices=['gcp', 'power'],
+        help="'gcp': the GCP head, mmgcp vs the references; 'power': the eigendecomposition "
+        'paths of the matrix power')
     return parser.parse_args()
 
 
@@ -235,8 +385,13 @@ def main() -> None:
         batch = args.gpu_batch_size if args.device == 'auto' else args.batch_size
         runs.append((torch.device('cuda'), batch))
     for device, batch in runs:
-        benchmark(batch, args.channels, args.size, args.num_iters, args.repeats, args.warmup,
-                  device)
+        for size in args.size:
+            if args.mode == 'power':
+                benchmark_power(batch, args.channels, size, args.repeats, args.warmup, device)
+                continue
+            for dtype in args.dtype:
+                benchmark(batch, args.channels, size, args.num_iters, args.repeats,
+                          args.warmup, device, dtype)
 
 
 if __name__ == '__main__':

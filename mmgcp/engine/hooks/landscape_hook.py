@@ -23,7 +23,7 @@ from mmgcp.analysis import (
     probe_landscape,
     restore_rng_state,
 )
-from mmgcp.ops import NonFiniteError
+from mmgcp.ops import NonFiniteError, eager_nonfinite_checks
 from mmgcp.registry import HOOKS
 
 
@@ -104,7 +104,9 @@ def probe_model_landscape(model: nn.Module, data_batch: Any, split_module: str,
         LandscapeProbe: ``losses`` and ``grad_diffs`` of shape (len(etas),), ``L(y)``, ``||g||``.
     """
     module = get_split_module(model, split_module)
-    with preserved_training_state(model):
+    # Eager checks: the large steps may overflow on purpose, which is no training failure for
+    # NonFiniteCheckHook to report, and forward_loss expects NonFiniteError at once.
+    with preserved_training_state(model), eager_nonfinite_checks():
         data = model.data_preprocessor(copy.deepcopy(data_batch), True)
         rng_state = capture_rng_state()
         split = _ActivationSplit(module, split_module)

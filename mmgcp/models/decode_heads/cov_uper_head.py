@@ -7,6 +7,7 @@ from mmengine.model.weight_init import initialize
 from mmseg.models.decode_heads import UPerHead
 
 from mmgcp.models.utils import MATRIX_POST_NORMS, check_norm, normalized_covariance
+from mmgcp.ops import NonFiniteRecord
 from mmgcp.registry import MODELS
 
 
@@ -52,6 +53,8 @@ class CovUPerHead(UPerHead):
         self.num_iters = num_iters
         self.alpha = alpha
         self.reduction_init_cfg = reduction_init_cfg
+        # NaN/Inf seen by the covariance ops, recorded on the device (mmgcp.NonFiniteCheckHook).
+        self.nonfinite_record = NonFiniteRecord('raise')
         self.reduction = ConvModule(
             self.in_channels[-1], reduced_channels, 1, bias=False, norm_cfg=self.norm_cfg,
             act_cfg=dict(type='ReLU'))
@@ -88,7 +91,8 @@ class CovUPerHead(UPerHead):
             torch.Tensor: B x channels x H x W.
         """
         reduced = self.reduction(x)
-        cov = normalized_covariance(reduced, self.post_norm, self.num_iters, self.alpha)
+        with self.nonfinite_record.scope():
+            cov = normalized_covariance(reduced, self.post_norm, self.num_iters, self.alpha)
         context = torch.bmm(cov, reduced.flatten(2).float()).view_as(reduced)
         return self.cov_proj(context.to(x.dtype))
 

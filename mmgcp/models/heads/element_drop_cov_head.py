@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from mmpretrain.models.heads import ClsHead
 
-from mmgcp.ops import cross_covariance
+from mmgcp.ops import NonFiniteRecord, cross_covariance
 from mmgcp.registry import MODELS
 
 
@@ -55,6 +55,8 @@ class ElementDropCovClsHead(ClsHead):
         self.num_heads = num_heads
         self.head_channels = head_channels
         self.qk_dropout = qk_dropout
+        # NaN/Inf seen by the covariance op, recorded on the device (mmgcp.NonFiniteCheckHook).
+        self.nonfinite_record = NonFiniteRecord('raise')
         self.qk = nn.Linear(in_channels, 2 * num_heads * head_channels, bias=False)
         self.cov_drop = nn.Dropout(cov_dropout)
         self.fc_visual = nn.Linear(num_heads * head_channels * head_channels, num_classes)
@@ -77,7 +79,8 @@ class ElementDropCovClsHead(ClsHead):
             keep = 1 - self.qk_dropout
             mask = torch.bernoulli(torch.full_like(q, keep)) / keep
             q, k = q * mask, k * mask
-        cov = cross_covariance(q, k)  # B x heads x c x c
+        with self.nonfinite_record.scope():
+            cov = cross_covariance(q, k)  # B x heads x c x c
         return self.cov_drop(cov.flatten(1)), cls_token
 
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
 
 from mmgcp.models.utils import MATRIX_POST_NORMS, check_norm, normalized_covariance
+from mmgcp.ops import NonFiniteRecord
 from mmgcp.registry import MODELS
 
 FUSIONS = ('add', 'scale')
@@ -86,6 +87,8 @@ class CovAttentionNeck(BaseModule):
         self.fusion = fusion
         self.norm_eval = norm_eval
         self.reduction_init_cfg = reduction_init_cfg
+        # NaN/Inf seen by the covariance ops, recorded on the device (mmgcp.NonFiniteCheckHook).
+        self.nonfinite_record = NonFiniteRecord('raise')
         self.reduction = ConvModule(
             in_channels[cov_index], reduced_channels, 1, bias=False, norm_cfg=norm_cfg,
             act_cfg=act_cfg)
@@ -112,8 +115,9 @@ class CovAttentionNeck(BaseModule):
         Returns:
             torch.Tensor: B x d, row means of the normalised covariance of the reduced features.
         """
-        sigma = normalized_covariance(self.reduction(x), self.post_norm, self.num_iters,
-                                      self.alpha)
+        with self.nonfinite_record.scope():
+            sigma = normalized_covariance(self.reduction(x), self.post_norm, self.num_iters,
+                                          self.alpha)
         return sigma.mean(dim=2).to(x.dtype)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:

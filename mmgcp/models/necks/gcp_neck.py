@@ -13,7 +13,14 @@ from mmgcp.models.utils import (
     normalized_covariance,
     signed_sqrt_l2,
 )
-from mmgcp.ops import adaptive_channel_dropout, handle_nonfinite, nonfinite_samples, triu_vectorize
+from mmgcp.ops import (
+    NonFiniteRecord,
+    adaptive_channel_dropout,
+    handle_nonfinite,
+    nonfinite_mask,
+    nonfinite_samples,
+    triu_vectorize,
+)
 from mmgcp.registry import MODELS
 
 
@@ -46,7 +53,10 @@ class GCPNeck(BaseModule):
         act_cfg (dict): Activation of the reduction (``ReLU6`` for MobileNetV2).
             Defaults to ``dict(type='ReLU')``.
         nonfinite (str): ``'raise'`` stops on NaN/Inf features with the batch index;
-            ``'skip'`` zeroes those samples and counts them. Defaults to ``'raise'``.
+            ``'skip'`` zeroes those samples and counts them. Defaults to ``'raise'``. Under
+            ``mmgcp.NonFiniteCheckHook`` the check is recorded on the device
+            (``nonfinite_record``) and reported by the hook after the iteration, without a host
+            sync in the forward; otherwise it is checked at once.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -77,11 +87,18 @@ class GCPNeck(BaseModule):
         self.alpha = alpha
         self.nonfinite = nonfinite
         self.num_skipped = 0
-        self.last_drop_rate = 0.0
+        self.nonfinite_record = NonFiniteRecord(nonfinite)
+        # A tensor, so that the forward never waits for the device to turn it into a float.
+        self.register_buffer('_last_drop_rate', torch.zeros(()), persistent=False)
         if reduced_channels is not None:
             self.reduction = ConvModule(
                 in_channels, reduced_channels, 1, bias=False, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.attention = ECA(attention_kernel) if pre_norm == 'dropcov' else None
+
+    @property
+    def last_drop_rate(self) -> float:
+        """DropCov's rate p of the last training forward (read from the device when accessed)."""
+        return float(self._last_drop_rate)
 
     @property
     def out_channels(self) -> int:
@@ -94,7 +111,7 @@ class GCPNeck(BaseModule):
         weights = self.attention(x)
         x = x * weights[:, :, None, None] + x
         x, rate = adaptive_channel_dropout(x, weights, training=True)
-        self.last_drop_rate = rate
+        self._last_drop_rate.copy_(rate)
         return x
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,23 +126,29 @@ class GCPNeck(BaseModule):
         if x.dim() != 4 or x.size(1) != self.in_channels:
             raise ValueError(f'GCPNeck expects B x {self.in_channels} x H x W features, got '
                              f'{tuple(x.shape)}; set in_channels to the backbone\'s channels.')
-        # Checked before the reduction: in training, BN would spread one bad sample's NaN to the
-        # whole batch.
-        bad = nonfinite_samples(x)
-        x, num_bad = handle_nonfinite(x, 'GCPNeck', self.nonfinite, bad=bad)
-        self.num_skipped += num_bad
-        if self.reduced_channels is not None:
-            x = self.reduction(x)
-        if self.attention is not None and self.training:
-            x = self._dropcov(x)
-        vector_norm = self.post_norm == 'signed_sqrt_l2'
-        matrix = normalized_covariance(x, 'none' if vector_norm else self.post_norm,
-                                       self.num_iters, self.alpha)
-        vec = triu_vectorize(matrix)
-        if vector_norm:
-            vec = signed_sqrt_l2(vec)
-        if num_bad:  # skipped samples pool to zeros, whatever the reduction made of them
-            vec = vec.masked_fill(bad[:, None], 0)
+        with self.nonfinite_record.scope():
+            deferred = self.nonfinite_record.deferred
+            # Checked before the reduction: in training, BN would spread one bad sample's NaN
+            # to the whole batch.
+            bad = nonfinite_mask(x) if deferred else nonfinite_samples(x)
+            x, num_bad = handle_nonfinite(x, 'GCPNeck', self.nonfinite, bad=bad)
+            self.num_skipped += num_bad
+            if self.reduced_channels is not None:
+                x = self.reduction(x)
+            if self.attention is not None and self.training:
+                x = self._dropcov(x)
+            vector_norm = self.post_norm == 'signed_sqrt_l2'
+            matrix = normalized_covariance(x, 'none' if vector_norm else self.post_norm,
+                                           self.num_iters, self.alpha)
+            vec = triu_vectorize(matrix)
+            if vector_norm:
+                vec = signed_sqrt_l2(vec)
+            # skipped samples pool to zeros, whatever the reduction made of them
+            if deferred and self.nonfinite == 'skip':
+                vec = torch.where(bad[:, None], torch.zeros((), dtype=vec.dtype,
+                                                            device=vec.device), vec)
+            elif num_bad:
+                vec = vec.masked_fill(bad[:, None], 0)
         return vec
 
     def forward(self, inputs: Union[torch.Tensor, Tuple[torch.Tensor, ...]]) -> tuple:
