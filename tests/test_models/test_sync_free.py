@@ -15,7 +15,13 @@ import torch
 from mmengine.registry import DefaultScope
 
 from mmgcp.engine import NonFiniteCheckHook
-from mmgcp.models import CovAttentionNeck, DropCovNeck, GCPNeck, TokenCovClsHead
+from mmgcp.models import (
+    CovAttentionNeck,
+    DropCovNeck,
+    ElementDropCovClsHead,
+    GCPNeck,
+    MultiHeadCovClsHead,
+)
 from mmgcp.models.necks.gcp_neck import POST_NORMS
 from mmgcp.ops import NonFiniteError
 
@@ -65,8 +71,14 @@ def _modules():
                       CovAttentionNeck([8, 16], reduced_channels=6, post_norm=post_norm),
                       (levels, )))
     cases.append(('CovUPerHead', _cov_uper_head(), (list(levels), )))
-    cases.append(('TokenCovClsHead',
-                  TokenCovClsHead(num_classes=5, in_channels=12, num_heads=2, head_channels=3),
+    cases.append(('ElementDropCovClsHead',
+                  ElementDropCovClsHead(num_classes=5, in_channels=12, num_heads=2,
+                                        head_channels=3),
+                  ((torch.randn(2, 10, 12), ), )))
+    # The published DropCov ViT head: class token first, then the patch tokens.
+    cases.append(('MultiHeadCovClsHead',
+                  MultiHeadCovClsHead(num_classes=5, in_channels=12, num_heads=2,
+                                      head_channels=3),
                   ((torch.randn(2, 10, 12), ), )))
     return cases
 

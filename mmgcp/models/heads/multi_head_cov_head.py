@@ -7,7 +7,7 @@ import torch.nn as nn
 from mmpretrain.models.heads import ClsHead
 from torch import Tensor
 
-from mmgcp.ops import cross_covariance
+from mmgcp.ops import NonFiniteRecord, cross_covariance
 from mmgcp.registry import MODELS
 
 
@@ -83,6 +83,8 @@ class MultiHeadCovClsHead(ClsHead):
         self.num_heads = num_heads
         self.head_channels = head_channels
         self.token_drop = token_drop
+        # NaN/Inf seen by the covariance op, recorded on the device (mmgcp.NonFiniteCheckHook).
+        self.nonfinite_record = NonFiniteRecord('raise')
         # Queries, keys and an unused third (values), as published: keeps checkpoints loadable.
         self.proj = nn.Linear(in_channels, 3 * num_heads * head_channels, bias=False)
         self.cov_drop = nn.Dropout(cov_dropout)
@@ -111,7 +113,8 @@ class MultiHeadCovClsHead(ClsHead):
         if self.training and self.token_drop > 0:
             mask = self.draw_token_mask(b, n, q)
             q, k = q * mask, k * mask
-        cov = self.cov_drop(head_cross_covariance(q, k))
+        with self.nonfinite_record.scope():
+            cov = self.cov_drop(head_cross_covariance(q, k))
         return cov.flatten(1), cls_token
 
     def forward(self, feats: Tuple[Tensor]) -> Tensor:
