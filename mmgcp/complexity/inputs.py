@@ -15,8 +15,8 @@ from mmengine.utils import import_modules_from_strings
 
 #: The libraries whose configs are supported, by ``default_scope``.
 SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
-#: Input size (H, W) per library when none is given: ImageNet crops, mmdet's 1333 x 800 test
-#: scale and mmseg's ADE20K crop (the config's ``crop_size`` wins when it has one).
+#: Input size (H, W) per library when neither the caller nor the config's test pipeline gives
+#: one: ImageNet crops, mmdet's 1333 x 800 test scale and mmseg's ADE20K crop.
 DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmdet': (800, 1333), 'mmseg': (512, 512)}
 
 
@@ -48,7 +48,10 @@ def config_scope(cfg: Config) -> str:
 
 
 def input_shape(cfg: Config, shape: Optional[Sequence[int]] = None) -> Tuple[int, int]:
-    """The (H, W) to use: ``shape`` (one value = square), else the library's default.
+    """The (H, W) to use: ``shape`` (one value = square), else the config's test size.
+
+    The test size is mmseg's ``crop_size``, mmpretrain's ``CenterCrop`` or mmdet's ``Resize``
+    scale in the test pipeline, else :data:`DEFAULT_SHAPES`.
 
     Args:
         cfg (Config): The config.
@@ -65,6 +68,15 @@ def input_shape(cfg: Config, shape: Optional[Sequence[int]] = None) -> Tuple[int
     scope = config_scope(cfg)
     if scope == 'mmseg' and cfg.get('crop_size'):
         return tuple(cfg.crop_size)
+    pipeline = (cfg.get('test_dataloader') or {}).get('dataset', {}).get('pipeline') or []
+    for step in pipeline:
+        kind = str(step.get('type', '')).split('.')[-1]
+        if scope == 'mmpretrain' and kind == 'CenterCrop':
+            size = step.get('crop_size')
+            return (size, size) if isinstance(size, int) else (size[1], size[0])
+        if scope == 'mmdet' and kind == 'Resize' and step.get('scale'):
+            width, height = step['scale']  # mmdet's scale is (w, h)
+            return (height, width)
     return DEFAULT_SHAPES[scope]
 
 

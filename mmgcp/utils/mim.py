@@ -64,13 +64,17 @@ def package_dir() -> str:
 
 
 def _ensure_checkout_links() -> None:
-    """In a source checkout whose ``mmgcp/.mim`` lacks an item (installed before), link it."""
+    """In a source checkout, keep ``mmgcp/.mim`` as links to ``configs/``, ``tools/``, ...
+
+    Needed when the editable install predates ``.mim``, or after a wheel was built in place
+    (which leaves copies that would hide later edits of the configs).
+    """
     pkg = package_dir()
     root = osp.dirname(pkg)
     if not (osp.isfile(osp.join(root, 'setup.py')) and osp.isdir(osp.join(root, 'configs'))):
         return
     mim_dir = osp.join(pkg, '.mim')
-    if all(osp.exists(osp.join(mim_dir, item)) or not osp.exists(osp.join(root, item))
+    if all(osp.islink(osp.join(mim_dir, item)) or not osp.exists(osp.join(root, item))
            for item in MIM_ITEMS):
         return
     try:

@@ -4,7 +4,7 @@
 Warm-up, timed repeats and the median, as mmdet's benchmark.py; synthetic images, so data loading
 is not timed. Quote the machine and its load with the numbers (`uptime`).
 
-    python tools/analysis/benchmark_model.py configs/pretrain/resnet50-gcp_8xb32_in1k.py --batch-size 8
+    python tools/analysis/benchmark_model.py configs/pretrain/resnet50-gcp_8xb32_in1k.py
     python tools/analysis/benchmark_model.py CONFIG --device cuda --batch-size 64 --out speed.json
 """
 import argparse

@@ -5,7 +5,7 @@ One multiply-add counts as one FLOP (mmengine's convention, as mmpretrain's get_
 output ends with ``Flops: <x>G`` and ``Params: <y>M``.
 
     python tools/analysis/get_flops.py configs/pretrain/resnet50-gcp_8xb32_in1k.py
-    python tools/analysis/get_flops.py configs/mask_rcnn/mask-rcnn_r50-gcp_fpn_1x_coco.py --shape 800 1333
+    python tools/analysis/get_flops.py configs/upernet/upernet_r50-gcp_4xb4-160k_ade20k-512x512.py
 """
 import argparse
 
