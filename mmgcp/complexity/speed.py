@@ -5,7 +5,7 @@ In the style of mmdet's ``tools/analysis_tools/benchmark.py``: warm-up iteration
 timed repeats, and the median time per iteration. The batch is synthetic and made once (see
 :mod:`mmgcp.complexity.inputs`), so data loading is not part of the time. Peak memory is the
 CUDA allocator's peak on a GPU and, on a CPU, the peak resident set size of the process sampled
-every 2 ms during the timed loop (and its growth over the size before it).
+every 2 ms during the phase (warm-up and repeats), and its growth over the size before the phase.
 """
 import os
 import statistics
@@ -29,7 +29,8 @@ class PhaseResult:
         images_per_s (float): Batch size over the median time.
         times_s (list[float]): Every timed iteration.
         peak_mem_mb (float): Peak memory (CUDA allocated, or process RSS on CPU), MiB.
-        peak_mem_growth_mb (float): Peak minus memory before the phase, MiB.
+        peak_mem_growth_mb (float): Peak minus memory before the phase (before its warm-up),
+            MiB.
     """
     median_s: float
     images_per_s: float
@@ -93,13 +94,16 @@ def _sync(device: torch.device) -> None:
 
 def _time_phase(step, device: torch.device, batch_size: int, warmup: int,
                 repeats: int) -> PhaseResult:
-    for _ in range(warmup):
-        step()
-    _sync(device)
+    # memory is watched from before the warm-up, so that the first allocations (which the
+    # allocator keeps for the timed repeats) count in the growth
     times = []
     if device.type == 'cuda':
+        _sync(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
+        for _ in range(warmup):
+            step()
+        _sync(device)
         for _ in range(repeats):
             start = time.perf_counter()
             step()
@@ -108,6 +112,8 @@ def _time_phase(step, device: torch.device, batch_size: int, warmup: int,
         peak = torch.cuda.max_memory_allocated(device)
     else:
         with _RSSPeak() as rss:
+            for _ in range(warmup):
+                step()
             for _ in range(repeats):
                 start = time.perf_counter()
                 step()
