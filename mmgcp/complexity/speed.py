@@ -28,6 +28,8 @@ class PhaseResult:
         median_s (float): Median seconds per iteration.
         images_per_s (float): Batch size over the median time.
         times_s (list[float]): Every timed iteration.
+        median_cpu_s (float): Median CPU seconds of the process per iteration (all threads):
+            on a loaded machine a steadier measure of the work than the wall time.
         peak_mem_mb (float): Peak memory (CUDA allocated, or process RSS on CPU), MiB.
         peak_mem_growth_mb (float): Peak minus memory before the phase (before its warm-up),
             MiB.
@@ -35,6 +37,7 @@ class PhaseResult:
     median_s: float
     images_per_s: float
     times_s: List[float]
+    median_cpu_s: float
     peak_mem_mb: float
     peak_mem_growth_mb: float
 
@@ -96,7 +99,7 @@ def _time_phase(step, device: torch.device, batch_size: int, warmup: int,
                 repeats: int) -> PhaseResult:
     # memory is watched from before the warm-up, so that the first allocations (which the
     # allocator keeps for the timed repeats) count in the growth
-    times = []
+    times, cpu_times = [], []
     if device.type == 'cuda':
         _sync(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -105,25 +108,28 @@ def _time_phase(step, device: torch.device, batch_size: int, warmup: int,
             step()
         _sync(device)
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             step()
             _sync(device)
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
         peak = torch.cuda.max_memory_allocated(device)
     else:
         with _RSSPeak() as rss:
             for _ in range(warmup):
                 step()
             for _ in range(repeats):
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 step()
                 times.append(time.perf_counter() - start)
+                cpu_times.append(time.process_time() - cpu_start)
         before, peak = rss.start, rss.peak
     median = statistics.median(times)
     return PhaseResult(
         median_s=median,
         images_per_s=batch_size / median,
         times_s=times,
+        median_cpu_s=statistics.median(cpu_times),
         peak_mem_mb=peak / 2**20,
         peak_mem_growth_mb=(peak - before) / 2**20)
 
@@ -214,6 +220,7 @@ def format_speed_report(result: SpeedResult) -> str:
     for phase, res in result.phases.items():
         lines.append(
             f'{phase:<10} median {res.median_s * 1000:9.1f} ms/iter  {res.images_per_s:8.2f} '
-            f'images/s  {mem} {res.peak_mem_mb:8.1f} MiB (+{res.peak_mem_growth_mb:.1f} MiB '
-            f'during the phase)  [{len(res.times_s)} repeats]')
+            f'images/s  (CPU {res.median_cpu_s * 1000:.0f} ms/iter)  {mem} '
+            f'{res.peak_mem_mb:8.1f} MiB (+{res.peak_mem_growth_mb:.1f} MiB during the phase)  '
+            f'[{len(res.times_s)} repeats]')
     return '\n'.join(lines)
