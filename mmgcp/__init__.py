@@ -15,14 +15,15 @@ _LAZY = {
     'TRANSFORMS': 'mmgcp.registry',
     'OPTIM_WRAPPERS': 'mmgcp.registry',
     'patch_local_checkpoint_loader': 'mmgcp.utils',
+    'register_config_package': 'mmgcp.utils',
 }
 
 # ``custom_imports=dict(imports=['mmgcp'])`` in a config of any OpenMMLab library imports mmgcp
-# after mmengine: then make mmengine load local checkpoints again under torch >= 2.6 right away
-# (mmgcp.registry does it too, for every other way in).
+# after mmengine: then make mmengine load local checkpoints again under torch >= 2.6 and resolve
+# ``_base_ = 'mmgcp::...'`` right away (mmgcp.registry does both too, for every other way in).
 if 'mmengine' in sys.modules:
     from .registry import HOOKS, MODELS, OPTIM_WRAPPERS, TRANSFORMS  # noqa: F401
-    from .utils import patch_local_checkpoint_loader  # noqa: F401
+    from .utils import patch_local_checkpoint_loader, register_config_package  # noqa: F401
 
 
 def __getattr__(name: str):
@@ -36,5 +37,5 @@ def __getattr__(name: str):
 
 __all__ = [
     '__version__', 'version_info', 'MODELS', 'HOOKS', 'TRANSFORMS', 'OPTIM_WRAPPERS',
-    'patch_local_checkpoint_loader'
+    'patch_local_checkpoint_loader', 'register_config_package'
 ]

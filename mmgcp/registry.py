@@ -38,3 +38,7 @@ WEIGHT_INITIALIZERS = Registry(
 from mmgcp.utils.checkpoint_compat import patch_local_checkpoint_loader  # noqa: E402
 
 patch_local_checkpoint_loader()
+# ... and resolve ``_base_ = 'mmgcp::...'`` to the configs shipped in mmgcp/.mim.
+from mmgcp.utils.mim import register_config_package  # noqa: E402
+
+register_config_package()

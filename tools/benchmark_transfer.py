@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401
 from mmgcp.benchmark import ToolLauncher, load_experiment, run_benchmark
+from mmgcp.utils import enable_benchmark_tensorboard
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -34,6 +35,8 @@ def parse_args():
     parser.add_argument('--slurm-partition', help='slurm partition (launcher slurm)')
     parser.add_argument('--no-retry-failed', action='store_true',
                         help='keep runs that failed before as failed instead of retrying them')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='every run also writes TensorBoard event files (in its vis_data/)')
     parser.add_argument('--options', nargs='+', action=DictAction,
                         help='override experiment settings, e.g. toy_data.cls.img_size=32')
     return parser.parse_args()
@@ -42,6 +45,8 @@ def parse_args():
 def main():
     args = parse_args()
     exp = load_experiment(args.experiment, args.options)
+    if args.tensorboard:
+        enable_benchmark_tensorboard(exp)
     name = osp.splitext(osp.basename(args.experiment))[0]
     work_dir = args.work_dir or osp.join('work_dirs', f'benchmark_{name}')
     if args.seeds < 1:

@@ -13,7 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.utils import setup_cpu_distributed
+from mmgcp.utils import apply_tensorboard_key, setup_cpu_distributed
 
 
 def parse_args():
@@ -29,6 +29,11 @@ def parse_args():
         'in the work dir')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also log to TensorBoard (event files next to vis_data/scalars.json); '
+        'same as `tensorboard = True` in the config')
     parser.add_argument(
         '--no-validate', action='store_true', help='do not evaluate during training')
     parser.add_argument(
@@ -69,6 +74,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    apply_tensorboard_key(cfg, force=args.tensorboard)
 
     if args.amp:
         from mmgcp.engine import enable_amp
