@@ -3,7 +3,8 @@
 # ImageNet top-1. Every run keeps its recipe: Mask/Faster R-CNN 1x 8 GPUs x 2 images (lr 0.02),
 # UperNet 4 GPUs x 4 images (lr 0.01), ImageNet evaluation on 8 GPUs.
 #
-#   python tools/benchmark_transfer.py configs/benchmark/paper.py --dry-run --launcher slurm --gpus 8
+#   python tools/benchmark_transfer.py configs/benchmark/paper.py --dry-run \
+#       --launcher slurm --gpus 8
 #   python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --gpus 8
 #   python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher pytorch --gpus 8
 #

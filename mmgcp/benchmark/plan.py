@@ -10,6 +10,7 @@ changed silently: a run that needs more GPUs than it gets is an error unless ``a
 asked for, which then scales the lr linearly (mmengine's ``auto_scale_lr``) and says so.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -165,6 +166,17 @@ def required_inputs(cfg: Config, splits=('train', 'val', 'test')) -> List[dict]:
     return list(unique.values())
 
 
+_PARSED: Dict[tuple, Config] = {}
+
+
+def _parsed_config(path: str) -> Config:
+    """A config parsed once per process (and file version); no module it names is imported."""
+    key = (osp.abspath(path), os.stat(path).st_mtime_ns)
+    if key not in _PARSED:
+        _PARSED[key] = Config.fromfile(path, import_custom_modules=False)
+    return _PARSED[key]
+
+
 def _world_size(run_name: str, gpus: int, settings: LaunchSettings) -> dict:
     """Processes, nodes and lr scaling of a run whose recipe asks for ``gpus`` GPUs."""
     if settings.device == 'cpu':  # CPU recipes: one process per recipe GPU
@@ -235,7 +247,6 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
     from .launchers import test_command, train_command
     runs = expand_runs(exp, work_dir, seeds)
     toy_root = (exp.get('toy_data') or {}).get('out_dir') if exp.get('toy_data') else None
-    loaded: Dict[tuple, Config] = {}
     missing: Dict[str, dict] = {}
     errors: List[str] = []
 
@@ -268,12 +279,8 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
                           'config\'s pretrain_config / tasks.*.config).')
             plan_runs.append(entry)
             continue
-        key = (run.config, tuple(run.cfg_options))
-        if key not in loaded:
-            cfg = Config.fromfile(config_path)
-            cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
-            loaded[key] = cfg
-        cfg = loaded[key]
+        cfg = copy.deepcopy(_parsed_config(config_path))
+        cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
         for item in required_inputs(cfg, ('test', ) if run.evaluate_only else
                                     ('train', 'val', 'test')):
             how = HOW_TO_GET.get(item['dataset'], 'the {dataset} data set; see its library\'s '

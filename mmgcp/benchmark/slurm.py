@@ -59,6 +59,9 @@ def slurm_call(args: List[str], check: bool = True) -> subprocess.CompletedProce
 
 def slurm_unavailable() -> Optional[str]:
     """Why Slurm cannot be used from here, or None when ``sinfo`` reaches a controller."""
+    conf = os.environ.get('SLURM_CONF')
+    if conf and not osp.isfile(conf):  # the client would retry reading it for a minute
+        return f'SLURM_CONF={conf} does not exist; {START_HINT}.'
     try:
         proc = slurm_call(['sinfo', '-h', '-o', '%P'], check=False)
     except SlurmError as err:
@@ -88,6 +91,7 @@ def check_partition(partition: Optional[str]) -> str:
     return partition
 
 
+_EXCEPTION = re.compile(r'^(\[rank\d+\]:\s*)?[\w.]+(Error|Exception|Interrupt)\b')
 _KEY = re.compile(r'(?:^| )([A-Za-z][\w:/]*)=')
 
 
@@ -203,10 +207,10 @@ def collect(runs: List[Run], plan: dict, jobs: Dict[str, dict]) -> Dict[str, dic
                       end=info.get('EndTime', job.get('end')), status=status)
         log = osp.join(run.work_dir, f"slurm-{job.get('job_id')}.log")
         slurm_state = info.get('JobState', '')
-        if status.get('state') == 'done':
-            record['state'] = 'done'
-        elif slurm_state in ACTIVE_STATES:
+        if slurm_state in ACTIVE_STATES:  # (a done run's job may still be exiting)
             record['state'] = 'queued' if slurm_state == 'PENDING' else 'running'
+        elif status.get('state') == 'done':
+            record['state'] = 'done'
         elif not job:
             record['state'] = 'not submitted'
         elif slurm_state == 'CANCELLED' and 'Dependency' in info.get('Reason', ''):
@@ -219,9 +223,11 @@ def collect(runs: List[Run], plan: dict, jobs: Dict[str, dict]) -> Dict[str, dic
             reason = info.get('Reason')
             why = f'job {job["job_id"]} {slurm_state or "gone"}' + (
                 f' ({reason})' if reason not in (None, 'None') else '')
-            tail = status.get('error') if status.get('state') == 'failed' else ''
-            record.update(state='failed',
-                          error=f'{why}; end of its log ({log}):\n{tail or _tail(log)}')
+            tail = (status.get('error') if status.get('state') == 'failed' else '') or _tail(log)
+            # the exception last: one-line summaries (the report's table) show the last line
+            errors = [ln for ln in tail.splitlines() if _EXCEPTION.match(ln)]
+            record.update(state='failed', error=f'{why}; end of its log ({log}):\n{tail}' + (
+                f'\n{why}: {errors[-1]}' if errors else ''))
         states[run.name] = record
     return states
 

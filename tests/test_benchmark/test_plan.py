@@ -114,7 +114,8 @@ def test_bad_launch_options_are_refused(paper, tmp_path, repo_root, tool_runner)
 
 def test_toy_plan_has_no_missing_input_and_orders_fine_tuning(repo_root, tmp_path):
     toy = load_experiment(osp.join(repo_root, 'configs/benchmark/toy.py'))
-    plan = build_plan(toy, str(tmp_path), [0], LaunchSettings('none'), repo_root, sys.executable)
+    plan = build_plan(toy, str(tmp_path), [0], LaunchSettings('none', device=toy.device),
+                      repo_root, sys.executable)
     assert plan['missing'] == [] and plan['errors'] == []  # toy data is generated first
     runs = {r['name']: r for r in plan['runs']}
     assert runs['gcp/coco/seed0']['depends_on'] == ['gcp/pretrain/seed0']

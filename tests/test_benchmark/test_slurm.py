@@ -37,10 +37,10 @@ def slurm(repo_root):
 
 
 def _experiment(tmp_path, repo_root):
-    """The toy preset cut to two working pretrainings and one that fails to build, each
-    fine-tuned with UperNet on toy ADE20K."""
+    """The toy preset cut to one working pretraining and one that fails to build, each
+    fine-tuned with UperNet on toy ADE20K (the local cluster has 2 CPUs: 2 jobs at a time)."""
     seg = osp.join(repo_root, 'configs/toy/seg/upernet_r18-w16-gap_1xb4_toy-128x128.py')
-    for variant in ('gap', 'gcp', 'broken'):
+    for variant in ('gap', 'broken'):
         (tmp_path / f'upernet_{variant}_1xb4_toy.py').write_text(f"_base_ = '{seg}'\n")
     (tmp_path / 'resnet18-broken_1xb32_toy.py').write_text(
         f"_base_ = '{repo_root}/configs/toy/resnet18-w16-gap_1xb32_toy.py'\n"
@@ -50,7 +50,6 @@ def _experiment(tmp_path, repo_root):
 variants = dict(
     _delete_=True,
     gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'),
-    gcp=dict(pretrain_config='configs/toy/resnet18-w16-gcp_1xb32_toy.py'),
     broken=dict(pretrain_config='{tmp_path}/resnet18-broken_1xb32_toy.py'))
 tasks = dict(_delete_=True, ade20k=dict(
     kind='seg', config='{tmp_path}/upernet_{{variant}}_1xb4_toy.py', metrics=['mIoU']))
@@ -88,16 +87,16 @@ def test_toy_benchmark_on_slurm(slurm, tmp_path, repo_root):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     print(proc.stdout)
     jobs = json.loads((work / 'slurm' / 'jobs.json').read_text())
-    assert len({j['job_id'] for j in jobs.values()}) == 6  # one job per run
+    assert len({j['job_id'] for j in jobs.values()}) == 4  # one job per run
 
     results = json.loads((work / 'results.json').read_text())
     rows = {f"{r['variant']}/{r['task']}": r for r in results['runs']}
-    for name in ('gap/pretrain', 'gcp/pretrain', 'gap/ade20k', 'gcp/ade20k'):
+    for name in ('gap/pretrain', 'gap/ade20k'):
         assert rows[name]['state'] == 'done', (name, rows[name]['error'])
         assert 0 <= rows[name]['mIoU' if 'ade20k' in name else 'accuracy/top1'] <= 100
     # the failure, with the end of its log, and the dependent Slurm cancelled
     assert rows['broken/pretrain']['state'] == 'failed'
-    assert 'depth' in rows['broken/pretrain']['error'], rows['broken/pretrain']['error']
+    assert 'depth' in rows['broken/pretrain']['error'].splitlines()[-1], rows['broken/pretrain']
     assert rows['broken/ade20k']['state'] == 'cancelled'
     assert 'broken/pretrain/seed0' in rows['broken/ade20k']['error']
     assert 'broken/pretrain/seed0 failed' in proc.stdout
@@ -106,16 +105,17 @@ def test_toy_benchmark_on_slurm(slurm, tmp_path, repo_root):
     def status(name):
         return json.loads((work / 'runs' / 'seed0' / name / 'status.json').read_text())
 
-    # dependency order: no fine-tuning started before its pretraining finished
-    for variant in ('gap', 'gcp'):
-        pre, fine = jobs[f'{variant}/pretrain/seed0'], jobs[f'{variant}/ade20k/seed0']
-        assert _time(fine['start']) >= _time(pre['end'])
-        assert status(f'{variant}/ade20k')['started'] >= status(f'{variant}/pretrain')['finished']
-    # the two independent pretrainings ran at the same time
-    a, b = status('gap/pretrain'), status('gcp/pretrain')
-    overlap = min(a['finished'], b['finished']) - max(a['started'], b['started'])
-    assert overlap > 0, (a, b)
-    print(f'pretrainings overlapped {overlap:.1f} s; jobs {jobs}')
+    # dependency order: the fine-tuning started after its pretraining finished
+    pre, fine = jobs['gap/pretrain/seed0'], jobs['gap/ade20k/seed0']
+    assert _time(fine['start']) >= _time(pre['end'])
+    assert status('gap/ade20k')['started'] >= status('gap/pretrain')['finished']
+    # the two independent pretrainings ran at the same time (Slurm's start/end times, 1 s)
+    broken = jobs['broken/pretrain/seed0']
+    overlap = min(_time(pre['end']), _time(broken['end'])) - max(_time(pre['start']),
+                                                                 _time(broken['start']))
+    assert overlap > 0, jobs
+    assert status('broken/pretrain')['started'] < status('gap/pretrain')['finished']
+    print(f'pretrainings overlapped {overlap:.0f} s; jobs {jobs}')
     # evaluation ran under srun with --launcher slurm
     log = (work / 'runs' / 'seed0' / 'gap' / 'ade20k' / 'run.log').read_text()
     assert 'srun --ntasks=1' in log and 'tools/test.py' in log and '--launcher slurm' in log
