@@ -4,19 +4,26 @@
     python tools/benchmark_transfer.py                         # toy preset, 2 CPU cores, ~10 min
     python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher pytorch --gpus 8
     python tools/benchmark_transfer.py --seeds 3               # mean ± std over 3 seeds
+    python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --gpus 8
 
-Writes results.json, results.csv, results.md, metrics.png and val_curves.png to --work-dir.
+Every run keeps its recipe (GPUs from its config name, images per GPU from its config); the plan
+(plan.json, printed) and the check that every input exists come first, and nothing starts while
+one is missing (--dry-run: only that). Writes results.json, results.csv, results.md, metrics.png
+and val_curves.png to --work-dir.
 Finished runs are skipped on a second invocation; an interrupted run resumes from its last
 checkpoint; a failing run is reported in the table and does not stop the others.
 """
 import argparse
 import os.path as osp
+import shlex
 import sys
 
 from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401
-from mmgcp.benchmark import ToolLauncher, load_experiment, run_benchmark
+from mmgcp.benchmark import load_experiment, run_benchmark
+from mmgcp.benchmark.launchers import RecipeLauncher
+from mmgcp.benchmark.plan import LaunchSettings, annotate_results, plan_benchmark
 from mmgcp.utils import enable_benchmark_tensorboard
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -29,10 +36,28 @@ def parse_args():
     parser.add_argument('--work-dir', help='output folder (default: work_dirs/benchmark_<name>)')
     parser.add_argument('--seeds', type=int, default=1, help='repeat every run with N seeds')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='how each run is launched: one process, torchrun '
-                        '(tools/dist_train.sh) or slurm (tools/slurm_train.sh)')
-    parser.add_argument('--gpus', type=int, default=1, help='processes per run (pytorch)')
-    parser.add_argument('--slurm-partition', help='slurm partition (launcher slurm)')
+                        help='how each run is launched: one process, torchrun with the run\'s '
+                        'world size (tools/dist_train.sh, dist_test.sh), or one sbatch job per '
+                        'run with srun inside')
+    parser.add_argument('--gpus', type=int, default=None,
+                        help='GPUs per node (slurm) or on this machine (default: the GPUs torch '
+                        'sees); each run still uses the GPU count of its recipe')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='let a run whose recipe needs more GPUs than there are train on '
+                        'fewer with a linearly scaled lr (recorded in plan.json and the report)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='write plan.json and print the plan and every missing input; '
+                        'start nothing')
+    parser.add_argument('--slurm-partition', help='slurm partition (default: the cluster\'s)')
+    parser.add_argument('--cpus-per-task', type=int,
+                        help='CPUs per process (default 1 for CPU recipes, 5 for GPU ones)')
+    parser.add_argument('--sbatch-args', default='',
+                        help='extra sbatch arguments, one string, e.g. "--time=2-00:00:00 -A lab"')
+    parser.add_argument('--srun-args', default='', help='extra srun arguments, one string')
+    parser.add_argument('--wait', action='store_true',
+                        help='slurm: wait until every job has ended, then report')
+    parser.add_argument('--poll-interval', type=float, default=10.0,
+                        help='slurm --wait: seconds between scontrol polls')
     parser.add_argument('--no-retry-failed', action='store_true',
                         help='keep runs that failed before as failed instead of retrying them')
     parser.add_argument('--tensorboard', action='store_true',
@@ -51,9 +76,48 @@ def main():
     work_dir = args.work_dir or osp.join('work_dirs', f'benchmark_{name}')
     if args.seeds < 1:
         sys.exit('--seeds must be >= 1')
-    tools = ToolLauncher(REPO_ROOT, args.launcher, args.gpus, args.slurm_partition)
-    out = run_benchmark(exp, work_dir, list(range(args.seeds)), tools,
+    try:
+        settings = LaunchSettings(
+            launcher=args.launcher, gpus=args.gpus, device=exp.get('device', 'cuda'),
+            auto_scale_lr=args.auto_scale_lr, partition=args.slurm_partition,
+            cpus_per_task=args.cpus_per_task, sbatch_args=shlex.split(args.sbatch_args),
+            srun_args=shlex.split(args.srun_args))
+    except ValueError as err:
+        sys.exit(f'error: {err}')
+    if args.launcher == 'slurm':  # jobs run from the repository root
+        work_dir = osp.abspath(work_dir)
+        from mmgcp.benchmark.slurm import SlurmError, check_partition, slurm_unavailable
+        unreachable = slurm_unavailable()
+        if unreachable and args.dry_run:
+            print(f'(partition not checked: {unreachable})')
+        else:
+            try:
+                check_partition(args.slurm_partition)
+            except SlurmError as err:
+                sys.exit(f'error: {err}')
+    seeds = list(range(args.seeds))
+    try:
+        plan, ok = plan_benchmark(exp, work_dir, seeds, settings, REPO_ROOT, sys.executable)
+    except ValueError as err:
+        sys.exit(f'error: {err}')
+    if args.dry_run or not ok:
+        if not ok:
+            sys.exit(f'\nnothing started: fix the above first (plan: {work_dir}/plan.json).')
+        return
+    if args.launcher == 'slurm':
+        from mmgcp.benchmark.slurm import run_on_slurm
+        try:
+            run_on_slurm(exp, work_dir, plan, settings, REPO_ROOT,
+                         retry_failed=not args.no_retry_failed, wait=args.wait,
+                         poll_s=args.poll_interval)
+        except SlurmError as err:
+            sys.exit(f'error: {err}')
+        annotate_results(work_dir, plan)
+        return
+    tools = RecipeLauncher(REPO_ROOT, plan, settings)
+    out = run_benchmark(exp, work_dir, seeds, tools,
                         retry_failed=not args.no_retry_failed)
+    annotate_results(work_dir, plan)
     print(f'\nCross-task transfer ({exp.get("preset", name)}, seeds={args.seeds})\n')
     print(out['table'])
     print(f"\nresults: {out['json']}, {out['csv']}, {out['md']}")

@@ -5,6 +5,8 @@
 #
 #   python tools/benchmark_transfer.py configs/benchmark/toy.py [--seeds 3]
 preset = 'toy'
+# The recipes are sized for CPU cores: each '1x' of a config name is one CPU process.
+device = 'cpu'
 pretrain = True
 # Per set: arguments of tools/dataset_converters/make_toy_data.py (num_train, num_val, img_size,
 # num_classes, seed; per class for cls), empty for its defaults.

@@ -17,6 +17,8 @@ EXPERIMENT_KEYS = {
     'pretrain': 'bool: train the variants\' pretrain_config first (else use checkpoint)',
     'cfg_options': 'dict: task name -> extra --cfg-options for every run of that task',
     'data_options': 'dict: task name -> --cfg-options that point the task at its data',
+    'device': "'cuda' (default: GPU recipes) or 'cpu' (recipes sized for CPU cores, the toy "
+              'preset)',
     'robustness': 'optional stage: dict(corruptions=[...], severities=[...], seed=0, '
                   "baseline='gap') or None",
 }
