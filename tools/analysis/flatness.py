@@ -32,6 +32,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
+from mmgcp.utils import check_checkpoint_covers_model, check_data
 from mmgcp.analysis import (
     differentiable_custom_functions,
     filter_normalized_direction,
@@ -86,6 +87,9 @@ def parse_args():
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='device')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='measure even when the checkpoint does not hold exactly the model\'s weights')
     return parser.parse_args()
 
 
@@ -222,6 +226,7 @@ def main():
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_data(cfg, (args.split, ), config=args.config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     out_dir = args.out_dir or osp.join(osp.dirname(osp.abspath(args.checkpoint)), 'flatness')
     os.makedirs(out_dir, exist_ok=True)
@@ -233,6 +238,7 @@ def main():
     if isinstance(cfg.get('data_preprocessor'), dict):  # as mmengine's Runner does
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
+    check_checkpoint_covers_model(model, args.checkpoint, args.allow_partial, args.config)
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
     model.to(device=args.device, dtype=dtype)
     model.train(args.mode == 'train')

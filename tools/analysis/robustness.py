@@ -36,7 +36,7 @@ from mmgcp.robustness import (
 )
 from mmgcp.robustness.corruptions import check_corruption
 from mmgcp.robustness.metrics import TASK_KINDS, severity_curve
-from mmgcp.utils import setup_cpu_distributed
+from mmgcp.utils import check_checkpoint_covers_model, check_data, setup_cpu_distributed
 
 
 def parse_eval_args(argv):
@@ -60,6 +60,9 @@ def parse_eval_args(argv):
                         '(default: <work-dir>/robustness)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value pairs')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='evaluate even when the checkpoint does not hold exactly the '
+                        'model\'s weights (by default an error)')
     args = parser.parse_args(argv)
     for corruption in args.corruptions:
         check_corruption(corruption, 1)
@@ -116,6 +119,7 @@ def evaluate(args) -> dict:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.launcher = 'none'
+    check_data(cfg, ('test', ), config=args.config)
     setup_cpu_distributed(cfg, 'none')
     scope = cfg.get('default_scope')
     metric = args.metric or DEFAULT_METRICS.get(scope)
@@ -129,6 +133,7 @@ def evaluate(args) -> dict:
     json_path, csv_path = osp.join(out_dir, 'robustness.json'), osp.join(out_dir, 'robustness.csv')
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    check_checkpoint_covers_model(runner.model, args.checkpoint, args.allow_partial, args.config)
     evaluator = CorruptionEvaluator(runner, cfg)
     result = dict(config=args.config, checkpoint=args.checkpoint, scope=scope,
                   task=TASK_KINDS.get(scope), metric=metric, seed=args.seed,
