@@ -94,7 +94,8 @@ def resolve_resume(cfg, resume: Optional[str]) -> Optional[str]:
     Args:
         cfg (Config): The config; its ``work_dir`` must be set.
         resume (str, optional): None (no resuming), ``'auto'`` (the newest complete checkpoint of
-            the work dir, from scratch when there is none) or a checkpoint path.
+            the work dir; when there is none, training starts as without ``--resume``, from the
+            config's ``load_from`` if it has one) or a checkpoint path.
 
     Returns:
         str | None: The checkpoint training resumes from.
@@ -104,7 +105,8 @@ def resolve_resume(cfg, resume: Optional[str]) -> Optional[str]:
     if resume == 'auto':
         checkpoint = find_resumable_checkpoint(cfg.work_dir)
         cfg.resume = checkpoint is not None
-        cfg.load_from = checkpoint
+        if checkpoint is not None:
+            cfg.load_from = checkpoint
         return checkpoint
     if not is_complete_checkpoint(resume):
         previous = find_resumable_checkpoint(osp.dirname(resume) or '.')

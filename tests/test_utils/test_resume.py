@@ -67,8 +67,9 @@ def test_resolve_resume_for_train_py(run_dir):
     cfg = Config(dict(work_dir=run_dir))
     assert resolve_resume(cfg, 'auto') == osp.join(run_dir, 'epoch_10.pth')
     assert cfg.resume is True and cfg.load_from == osp.join(run_dir, 'epoch_10.pth')
-    fresh = Config(dict(work_dir=run_dir + '-empty'))
+    fresh = Config(dict(work_dir=run_dir + '-empty', load_from='init.pth'))
     assert resolve_resume(fresh, 'auto') is None and fresh.resume is False
+    assert fresh.load_from == 'init.pth'  # as without --resume
     _truncate(osp.join(run_dir, 'epoch_10.pth'))
     with pytest.raises(FileNotFoundError, match='truncated.*Resume from .*epoch_2.pth'):
         resolve_resume(cfg, osp.join(run_dir, 'epoch_10.pth'))
