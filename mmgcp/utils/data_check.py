@@ -70,6 +70,8 @@ def missing_data(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test')) 
             for key, dataset in _datasets(loader.get('dataset'), f'{split}_dataloader.dataset'):
                 root = dataset.get('data_root')
                 dtype = str(dataset.get('type', ''))
+                if isinstance(root, str) and '://' in root:
+                    continue  # remote storage: the backend's business
                 if _is_local(root) and not osp.isdir(root):
                     missing.append((f'{key}.data_root', root, dtype))
                     continue  # everything below is relative to it
@@ -104,12 +106,14 @@ def _kind(cfg: Config, dataset_type: str) -> str:
     return _SCOPE_KIND.get(cfg.get('default_scope'), 'cls')
 
 
-def _toy_out_dir(path: str, kind: str) -> str:
-    """The ``--out-dir`` that makes the toy set appear at ``path`` (its parent folder)."""
+def _toy_hint(path: str, kind: str) -> str:
+    """The generator command that makes the toy set appear at ``path``."""
     parts = osp.normpath(path).split(osp.sep)
-    if kind in parts:
-        return osp.sep.join(parts[:parts.index(kind)]) or '.'
-    return osp.dirname(osp.normpath(path)) or '.'
+    if kind in parts:  # <out-dir>/<set>[/...]
+        out_dir = osp.sep.join(parts[:parts.index(kind)]) or '.'
+        return TOY_HINT.format(name=kind, out_dir=out_dir)
+    return (TOY_HINT.format(name=kind, out_dir='data/toy') +
+            f' (it writes data/toy/{kind}; point the config there)')
 
 
 def check_data(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test'),
@@ -133,8 +137,8 @@ def check_data(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test'),
     for key, path, dtype in missing:
         lines.append(f'  {key} = {path!r} does not exist')
         kind = _kind(cfg, dtype)
-        if 'toy' in path:
-            hint = TOY_HINT.format(name=_TOY_SET[kind], out_dir=_toy_out_dir(path, kind))
+        if 'toy' in path or 'toy' in osp.basename(str(config)):
+            hint = _toy_hint(path, _TOY_SET[kind])
         else:
             hint = f'put the data in the standard {LAYOUTS[kind]}'
         if hint not in hints:

@@ -66,3 +66,12 @@ def test_present_data_and_remote_paths_pass(tmp_path):
         os.makedirs(tmp_path / 'cls' / split)
     check_data(_cls_cfg(str(tmp_path / 'cls')))
     check_data(_cls_cfg('s3://bucket/imagenet'))
+
+
+def test_toy_config_with_another_root_still_gets_the_generator():
+    with pytest.raises(DataNotFoundError) as info:
+        check_data(_cls_cfg('/nonexist'), splits=('train', ), config='configs/toy/gcp_toy.py')
+    message = str(info.value)
+    assert "train_dataloader.dataset.data_root = '/nonexist' does not exist" in message
+    assert ('python tools/dataset_converters/make_toy_data.py cls --out-dir data/toy (it writes '
+            'data/toy/cls; point the config there)') in message
