@@ -141,7 +141,7 @@ def check_data(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test'),
             hint = _toy_hint(path, _TOY_SET[kind])
         else:
             hint = f'put the data in the standard {LAYOUTS[kind]}'
-        if hint not in hints:
+        if not any(h.split(' (')[0] == hint.split(' (')[0] for h in hints):
             hints.append(hint)
     lines.append('How to fix: ' + '; or '.join(hints) + '.')
     key = missing[0][0]

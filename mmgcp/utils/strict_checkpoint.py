@@ -57,7 +57,7 @@ def checkpoint_origin(checkpoint: dict) -> Optional[str]:
         parts.append('(' + ', '.join(types) + ')')
     source = meta.get('source')
     if isinstance(source, str) and not parts:
-        parts.append(f'converted from {source}')
+        parts.append(f'weights taken from {source}')
     return ' '.join(parts) or None
 
 
