@@ -10,8 +10,14 @@ from mmengine.config import Config
 
 from .experiment import Run, expand_runs
 from .report import plot_results, write_results
-from .runner import (ToolLauncher, check_runs_data, execute_run, extract_backbone, read_status,
-                     write_status)
+from .runner import (
+    ToolLauncher,
+    check_runs_data,
+    execute_run,
+    extract_backbone,
+    read_status,
+    write_status,
+)
 
 
 class Progress:

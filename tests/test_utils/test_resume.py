@@ -1,5 +1,5 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""mmgcp.utils.resume and atomic_io: resume from the newest complete checkpoint, write atomically."""
+"""mmgcp.utils.resume and atomic_io: resume from the newest complete checkpoint; atomic writes."""
 import os
 import os.path as osp
 import subprocess
@@ -9,8 +9,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmgcp.utils import (AtomicLocalBackend, find_resumable_checkpoint, is_complete_checkpoint,
-                         resolve_resume, use_atomic_checkpoints)
+from mmgcp.utils import (
+    AtomicLocalBackend,
+    find_resumable_checkpoint,
+    is_complete_checkpoint,
+    resolve_resume,
+    use_atomic_checkpoints,
+)
 
 
 def _ckpt(folder, name, value):

@@ -32,7 +32,6 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.utils import check_checkpoint_covers_model, check_data
 from mmgcp.analysis import (
     differentiable_custom_functions,
     filter_normalized_direction,
@@ -42,6 +41,7 @@ from mmgcp.analysis import (
     loss_surface_2d,
     top_hessian_eigenvalue,
 )
+from mmgcp.utils import check_checkpoint_covers_model, check_data
 
 
 def parse_args():
