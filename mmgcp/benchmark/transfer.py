@@ -10,14 +10,7 @@ from mmengine.config import Config
 
 from .experiment import Run, expand_runs
 from .report import plot_results, write_results
-from .runner import (
-    ToolLauncher,
-    check_runs_data,
-    execute_run,
-    extract_backbone,
-    read_status,
-    write_status,
-)
+from .runner import ToolLauncher, execute_run, extract_backbone, read_status, write_status
 
 
 class Progress:
@@ -116,6 +109,7 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], tools: ToolLaunc
     if exp.get('toy_data'):
         prepare_toy_data(exp.toy_data, tools)
     runs = expand_runs(exp, work_dir, seeds)
+    from .runner import check_runs_data
     check_runs_data(runs)  # one clear error before any work when data is missing
     progress = Progress(len(runs))
     statuses: Dict[str, dict] = {}
