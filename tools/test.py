@@ -9,7 +9,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.utils import setup_cpu_distributed
+from mmgcp.utils import check_checkpoint_covers_model, check_data, setup_cpu_distributed
+from mmgcp.utils.kill_point import kill_point
 
 
 def parse_args():
@@ -25,6 +26,10 @@ def parse_args():
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='evaluate even when the checkpoint lacks some of the model\'s weights or has others '
+        '(by default that is an error: the missing weights would stay random)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -52,12 +57,15 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    check_data(cfg, ('test', ), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    check_checkpoint_covers_model(runner.model, args.checkpoint, args.allow_partial, args.config)
+    kill_point('evaluation', args.checkpoint)
     metrics = runner.test()
     if args.out is not None and runner.rank == 0:
         from mmengine.fileio import dump

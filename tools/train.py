@@ -13,7 +13,13 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.utils import apply_tensorboard_key, setup_cpu_distributed
+from mmgcp.utils import (
+    apply_tensorboard_key,
+    check_data,
+    resolve_resume,
+    setup_cpu_distributed,
+    use_atomic_checkpoints,
+)
 
 
 def parse_args():
@@ -81,12 +87,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         from mmgcp.engine import enable_amp
         enable_amp(cfg)
 
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    # The newest complete checkpoint of the work dir (not only the one mmengine's marker names),
+    # skipping a truncated one; checkpoints are written atomically.
+    resolve_resume(cfg, args.resume)
+    use_atomic_checkpoints(cfg)
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
@@ -103,6 +107,7 @@ def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    check_data(cfg, ('train', 'val'), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
     if 'runner_type' not in cfg:

@@ -23,6 +23,8 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
+from mmgcp.utils import check_checkpoint_covers_model, check_data
+
 from .directions import filter_normalized_direction
 from .hessian import (
     differentiable_custom_functions,
@@ -177,7 +179,8 @@ def measure_flatness(config: str,
                      dtype: str = 'float32',
                      seed: int = 0,
                      device: str = 'cpu',
-                     cfg_options: Optional[dict] = None) -> dict:
+                     cfg_options: Optional[dict] = None,
+                     allow_partial: bool = False) -> dict:
     """Measure the flatness of a checkpoint and write ``flatness.json`` and the plots.
 
     Args:
@@ -205,6 +208,8 @@ def measure_flatness(config: str,
         seed (int): Seed of directions, data and dropout. Defaults to 0.
         device (str): Device. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
+        allow_partial (bool): Measure even when the checkpoint does not hold exactly the model's
+            weights (by default :class:`mmgcp.utils.CheckpointMismatchError`). Defaults to False.
 
     Returns:
         dict: What ``flatness.json`` holds.
@@ -215,6 +220,7 @@ def measure_flatness(config: str,
     cfg = Config.fromfile(config)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+    check_data(cfg, (split, ), config=config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     out_dir = out_dir or osp.join(osp.dirname(osp.abspath(checkpoint)), 'flatness')
     os.makedirs(out_dir, exist_ok=True)
@@ -226,6 +232,7 @@ def measure_flatness(config: str,
     if isinstance(cfg.get('data_preprocessor'), dict):  # as mmengine's Runner does
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
+    check_checkpoint_covers_model(model, checkpoint, allow_partial, config)
     load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
     model.to(device=device, dtype=torch_dtype)
     model.train(mode == 'train')

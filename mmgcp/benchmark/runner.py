@@ -11,6 +11,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from mmgcp.utils import check_data, find_resumable_checkpoint
+
 from .experiment import Run
 
 STATUS_FILE = 'status.json'
@@ -145,6 +147,32 @@ def last_checkpoint(work_dir: str) -> Optional[str]:
     return path if osp.isfile(path) else None
 
 
+def run_config(run: Run):
+    """The run's config with its ``cfg_options`` merged, as the tools will see it."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(run.config)
+    if run.cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *run.cfg_options]).cfg_options)
+    return cfg
+
+
+def check_runs_data(runs: List[Run]) -> None:
+    """Raise one :class:`~mmgcp.utils.DataNotFoundError` before any run starts when the data of
+    a run is missing (see :func:`mmgcp.utils.check_data`)."""
+    checked = set()
+    for run in runs:
+        key = (run.config, tuple(run.cfg_options), run.evaluate_only)
+        if key in checked:
+            continue
+        checked.add(key)
+        check_data(run_config(run), ('test', ) if run.evaluate_only else ('train', 'val', 'test'),
+                   config=f'{run.config} (run {run.name})')
+
+
 def extract_backbone(checkpoint: str, out_path: str) -> str:
     """Write the ``backbone.*`` weights of an mmpretrain checkpoint (prefix kept), atomically."""
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
@@ -182,7 +210,8 @@ def execute_run(run: Run, tools: ToolLauncher, pretrained: Optional[str],
     options = list(run.cfg_options)
     if pretrained is not None and run.checkpoint_option and not run.evaluate_only:
         options.append(f'{run.checkpoint_option}={pretrained}')
-    resumed = last_checkpoint(run.work_dir) is not None
+    # The newest complete checkpoint, marker or not (a kill can land between the two writes).
+    resumed = not run.evaluate_only and find_resumable_checkpoint(run.work_dir) is not None
     status = dict(state='running', variant=run.variant, task=run.task, seed=run.seed,
                   config=run.config, resumed=resumed, started=time.time())
     write_status(run, status)
@@ -200,7 +229,7 @@ def execute_run(run: Run, tools: ToolLauncher, pretrained: Optional[str],
                           error=_tail(log_path))
             write_status(run, status)
             return status
-        checkpoint = last_checkpoint(run.work_dir)
+        checkpoint = find_resumable_checkpoint(run.work_dir)
 
     on_stage('evaluate')
     metrics_path = osp.join(run.work_dir, 'test_metrics.json')

@@ -109,6 +109,8 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], tools: ToolLaunc
     if exp.get('toy_data'):
         prepare_toy_data(exp.toy_data, tools)
     runs = expand_runs(exp, work_dir, seeds)
+    from .runner import check_runs_data
+    check_runs_data(runs)  # one clear error before any work when data is missing
     progress = Progress(len(runs))
     statuses: Dict[str, dict] = {}
     for run in runs:

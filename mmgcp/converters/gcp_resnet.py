@@ -8,6 +8,10 @@ Source layouts (docs/checkpoints.md), told apart by their keys:
   (torchvision names), ``layer_reduce``, ``layer_reduce_bn``, ``fc``; DropCov adds ``eca_layer``.
 - ``fast-mpncov``: fast-MPN-COV's training checkpoints: ``features.module.<idx>`` (0 conv1, 1 bn1,
   4..7 layer1..4), ``representation.conv_dr_block.{0,1}`` (reduction conv, BN), ``classifier``.
+- ``fast-mpncov-finetune``: fast-MPN-COV fine-tuning checkpoints (``finetune.sh``, ``--pretrained``
+  ``mpncovresnet``): the pretrained model's children up to the classifier as
+  ``features.module.<idx>`` (0 conv1, 1 bn1, 4..7 layer1..4, 8 the reduction conv, 9 its BN), a
+  parameter-free iSQRT-COV representation and ``classifier`` (K x d(d+1)/2, e.g. 32896 x K).
 - ``fast-mpncov-url``: fast-MPN-COV's released weights: the ``cvpr20`` names without ``module.``.
 - ``torchvision``: a torchvision ResNet state dict (GAP baselines).
 
@@ -40,6 +44,9 @@ SOURCE_FORMATS = OrderedDict([
      'layer_reduce, layer_reduce_bn, fc (DropCov: eca_layer)'),
     ('fast-mpncov', "fast-MPN-COV training checkpoint: 'features.module.<idx>', "
      "'representation.conv_dr_block.{0,1}', 'classifier'"),
+    ('fast-mpncov-finetune', "fast-MPN-COV fine-tuning checkpoint (finetune.sh): "
+     "'features.module.<idx>' with the reduction at 8 (conv) and 9 (BN), 'classifier' of "
+     'd(d+1)/2 inputs'),
     ('fast-mpncov-url', 'fast-MPN-COV released weights: conv1, bn1, layer1..4, layer_reduce, '
      "layer_reduce_bn, fc without 'module.'"),
     ('torchvision', "torchvision ResNet (GAP): conv1, bn1, layer1..4, fc without 'module.'"),
@@ -53,9 +60,15 @@ RESNET_ARCHS = OrderedDict([
     (101, ('bottleneck', (3, 4, 23, 3))),
 ])
 
-# Positions of the trunk modules in fast-MPN-COV's nn.Sequential (2 is ReLU, 3 is max-pool).
+# Positions of the trunk modules in fast-MPN-COV's nn.Sequential (2 is ReLU, 3 is max-pool); its
+# fine-tuning models keep the pretrained reduction in the same Sequential (10 is its ReLU).
 _FEATURES_INDEX = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2', '6': 'layer3',
-                   '7': 'layer4'}
+                   '7': 'layer4', '8': 'layer_reduce', '9': 'layer_reduce_bn'}
+# A ResNet stem and first stage in such a Sequential: conv1 at 0, bn1 at 1, layer1 blocks at 4.
+_FEATURES_RESNET = (re.compile(r'features\.(?:module\.)?0\.weight$'),
+                    re.compile(r'features\.(?:module\.)?1\.running_mean$'),
+                    re.compile(r'features\.(?:module\.)?4\.0\.conv1\.weight$'))
+_FEATURES_REDUCE = re.compile(r'features\.(?:module\.)?8\.weight$')
 # Published name prefix -> mmpretrain name prefix; everything else is the trunk.
 _HEAD_RENAMES = (('layer_reduce_bn.', 'neck.reduction.bn.'),
                  ('layer_reduce.', 'neck.reduction.conv.'),
@@ -118,7 +131,9 @@ def detect_format(keys: List[str], src: str = '<state_dict>') -> str:
     """
     prefixed = all(k.startswith('module.') for k in keys)
     names = [k[len('module.'):] for k in keys] if prefixed else keys
-    if any(k.startswith('features.') for k in names):
+    if all(any(p.match(k) for k in names) for p in _FEATURES_RESNET):
+        if any(_FEATURES_REDUCE.match(k) for k in names):
+            return 'fast-mpncov-finetune'
         return 'fast-mpncov'
     if 'conv1.weight' in names and any(k.startswith('layer1.') for k in names):
         if prefixed:
@@ -147,7 +162,7 @@ def to_published_names(state_dict: Dict[str, torch.Tensor],
     source_keys = {}
     for key, value in state_dict.items():
         name = key[len('module.'):] if key.startswith('module.') else key
-        if fmt == 'fast-mpncov':
+        if fmt in ('fast-mpncov', 'fast-mpncov-finetune'):
             match = re.match(r'features\.(?:module\.)?(\d+)\.(.+)$', name)
             if match and match.group(1) in _FEATURES_INDEX:
                 name = f'{_FEATURES_INDEX[match.group(1)]}.{match.group(2)}'

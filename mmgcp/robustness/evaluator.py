@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import LOOPS, RUNNERS
 from mmengine.runner import Runner
 
-from mmgcp.utils import setup_cpu_distributed
+from mmgcp.utils import check_checkpoint_covers_model, check_data, setup_cpu_distributed
 from mmgcp.utils.tasks import DEFAULT_METRICS, task_kind_of_scope
 
 from .corruptions import CORRUPTIONS, check_conditions
@@ -89,7 +89,8 @@ def evaluate_robustness(config: str,
                         baseline: Optional[str] = None,
                         work_dir: Optional[str] = None,
                         out_dir: Optional[str] = None,
-                        cfg_options: Optional[dict] = None) -> dict:
+                        cfg_options: Optional[dict] = None,
+                        allow_partial: bool = False) -> dict:
     """Evaluate a checkpoint clean and under every corruption x severity; write the results.
 
     Writes ``robustness.json`` and ``robustness.csv`` (after every condition, so that partial
@@ -111,6 +112,9 @@ def evaluate_robustness(config: str,
             ``work_dirs/<config name>``.
         out_dir (str, optional): Output folder. Defaults to ``<work_dir>/robustness``.
         cfg_options (dict, optional): Overrides merged into the config. Defaults to None.
+        allow_partial (bool): Evaluate even when the checkpoint does not hold exactly the
+            model's weights (by default :class:`mmgcp.utils.CheckpointMismatchError`).
+            Defaults to False.
 
     Returns:
         dict: The result written to ``robustness.json``.
@@ -129,6 +133,7 @@ def evaluate_robustness(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
+    check_data(cfg, ('test', ), config=config)
     setup_cpu_distributed(cfg, 'none')
     scope = cfg.get('default_scope')
     task = task_kind_of_scope(scope)
@@ -141,6 +146,7 @@ def evaluate_robustness(config: str,
     json_path, csv_path = osp.join(out_dir, 'robustness.json'), osp.join(out_dir, 'robustness.csv')
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    check_checkpoint_covers_model(runner.model, checkpoint, allow_partial, config)
     evaluator = CorruptionEvaluator(runner, cfg)
     result = dict(config=config, checkpoint=checkpoint, scope=scope, task=task, metric=metric,
                   seed=seed, corruptions=corruptions, severities=severities, baseline=baseline,

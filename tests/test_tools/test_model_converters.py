@@ -136,11 +136,15 @@ def randomize_(model: nn.Module, calibrate: bool = True) -> None:
 _FEATURES_INDEX = {'conv1': 0, 'bn1': 1, 'layer1': 4, 'layer2': 5, 'layer3': 6, 'layer4': 7}
 
 
-def fast_mpncov_key(name: str) -> str:
-    """Published module name -> fast-MPN-COV training name (trunk as an nn.Sequential)."""
+def fast_mpncov_key(name: str, finetune: bool = False) -> str:
+    """Published module name -> fast-MPN-COV training name (trunk as an nn.Sequential). Its
+    fine-tuning models (finetune.sh, --pretrained mpncovresnet) keep every child of the
+    pretrained model but fc in that Sequential: the reduction conv at 8, its BN at 9."""
     head, rest = name.split('.', 1)
     if head in _FEATURES_INDEX:
         return f'features.module.{_FEATURES_INDEX[head]}.{rest}'
+    if finetune and head in ('layer_reduce', 'layer_reduce_bn'):
+        return f"features.module.{8 if head == 'layer_reduce' else 9}.{rest}"
     return {'layer_reduce': 'representation.conv_dr_block.0', 'fc': 'classifier',
             'layer_reduce_bn': 'representation.conv_dr_block.1'}[head] + '.' + rest
 
@@ -153,9 +157,11 @@ def save_published(model: PublishedResNet, path: str, layout: str) -> dict:
         checkpoint = dict(epoch=100, arch='resnet', best_acc1=torch.tensor(78.5),
                           optimizer=optimizer,
                           state_dict={'module.' + k: v for k, v in state_dict.items()})
-    elif layout == 'fast-mpncov':
-        checkpoint = dict(epoch=65, arch='mpncovresnet', best_prec1=78.1, optimizer=optimizer,
-                          state_dict={fast_mpncov_key(k): v for k, v in state_dict.items()})
+    elif layout in ('fast-mpncov', 'fast-mpncov-finetune'):
+        finetune = layout == 'fast-mpncov-finetune'
+        checkpoint = dict(epoch=65, arch='mpncovresnet50', best_prec1=78.1, optimizer=optimizer,
+                          state_dict={fast_mpncov_key(k, finetune): v
+                                      for k, v in state_dict.items()})
     else:  # 'fast-mpncov-url' and 'torchvision': a bare state dict
         checkpoint = dict(state_dict)
     torch.save(checkpoint, path)
@@ -189,6 +195,7 @@ EXACTNESS_CASES = [
     # depth, neck, layout, reduced channels
     (50, 'gcp', 'cvpr20', 256),
     (18, 'gcp', 'fast-mpncov', 256),
+    (18, 'gcp', 'fast-mpncov-finetune', 256),  # classifier 32896 x NUM_CLASSES
     (18, 'gcp', 'fast-mpncov-url', 128),
     (18, 'dropcov', 'cvpr20', 256),
     (50, 'gap', 'torchvision', None),
@@ -358,6 +365,16 @@ def test_unknown_layout(tmp_path):
     torch.save({'blocks.0.attn.qkv.weight': torch.zeros(3, 3), 'cls_token': torch.zeros(1)}, src)
     _convert_fails(src, tmp_path, ['unknown checkpoint layout', 'cvpr20', 'fast-mpncov',
                                    'blocks.0.attn.qkv.weight'])
+
+
+def test_no_resnet_is_an_unknown_layout(tmp_path):
+    # torchvision's MobileNetV2 also has 'features.<idx>' keys, but no ResNet stem or stages.
+    src = str(tmp_path / 'mobilenet_v2.pth')
+    torch.save(torchvision.models.mobilenet_v2(weights=None).state_dict(), src)
+    message = _convert_fails(src, tmp_path, [
+        'unknown checkpoint layout', 'cvpr20', 'fast-mpncov-finetune', 'torchvision',
+        'features.0.0.weight'])
+    assert 'cannot tell the ResNet depth' not in message
 
 
 def test_truncated_file(tmp_path, r18_gcp128):

@@ -118,3 +118,41 @@ def test_gcp_beats_chance_on_toy_data(tool_runner, tmp_path):
     top1 = json.load(open(out))['accuracy/top1']
     assert top1 > 40.0, f'toy GCP top-1 {top1:.1f}% is not clearly above chance'
     shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_test_refuses_a_checkpoint_that_does_not_cover_the_model(tool_runner, toy_cls, tmp_path):
+    # a trunk-only checkpoint: the GCP neck and the head would stay random (chance accuracy)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(GCP_CFG)
+    init_default_scope('mmpretrain')
+    state = {k: v for k, v in MODELS.build(cfg.model).state_dict().items()
+             if k.startswith('backbone.')}
+    ckpt = str(tmp_path / 'trunk.pth')
+    torch.save({'state_dict': state, 'meta': {'experiment_name': 'mask-rcnn_x_20260101_000000'}},
+               ckpt)
+    work = str(tmp_path / 'work')
+    proc = tool_runner(['tools/test.py', GCP_CFG, ckpt, '--work-dir', work, '--cfg-options',
+                        *_data_opts(toy_cls, 1)], check=False)
+    assert proc.returncode != 0
+    message = proc.stderr
+    assert 'does not cover the model' in message and 'neck.reduction.conv.weight' in message
+    assert 'head.fc.weight' in message and 'made for: config mask-rcnn_x' in message
+    assert '--allow-partial' in message and 'accuracy/top1' not in proc.stdout + message
+    proc = tool_runner(['tools/test.py', GCP_CFG, ckpt, '--work-dir', work, '--allow-partial',
+                        '--cfg-options', *_data_opts(toy_cls, 1)])
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_missing_data_stops_train_before_the_runner(tool_runner, tmp_path):
+    work = str(tmp_path / 'work')
+    proc = tool_runner(['tools/train.py', GCP_CFG, '--work-dir', work, '--cfg-options',
+                        'train_dataloader.dataset.data_root=/nonexist'], check=False)
+    assert proc.returncode != 0
+    assert "train_dataloader.dataset.data_root = '/nonexist' does not exist" in proc.stderr
+    assert 'python tools/dataset_converters/make_toy_data.py cls' in proc.stderr
+    assert 'scandir' not in proc.stderr
+    assert not osp.exists(work)  # nothing was started

@@ -62,6 +62,9 @@ def parse_args():
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='device')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='measure even when the checkpoint does not hold exactly the model\'s weights')
     return parser.parse_args()
 
 
@@ -76,7 +79,7 @@ def main():
         surface_2d=args.surface_2d, num_points_2d=args.num_points_2d,
         hessian_iters=args.hessian_iters, hessian_tol=args.hessian_tol, hvp=args.hvp,
         fd_step=args.fd_step, dtype=args.dtype, seed=args.seed, device=args.device,
-        cfg_options=args.cfg_options)
+        cfg_options=args.cfg_options, allow_partial=args.allow_partial)
 
 
 if __name__ == '__main__':

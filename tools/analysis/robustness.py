@@ -41,6 +41,9 @@ def parse_eval_args(argv):
                         '(default: <work-dir>/robustness)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value pairs')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='evaluate even when the checkpoint does not hold exactly the '
+                        'model\'s weights (by default an error)')
     args = parser.parse_args(argv)
     check_conditions(args.corruptions, args.severities)
     return args
@@ -69,7 +72,7 @@ def main(argv=None):
     return evaluate_robustness(
         args.config, args.checkpoint, corruptions=args.corruptions, severities=args.severities,
         seed=args.seed, metric=args.metric, baseline=args.baseline, work_dir=args.work_dir,
-        out_dir=args.out_dir, cfg_options=args.cfg_options)
+        out_dir=args.out_dir, cfg_options=args.cfg_options, allow_partial=args.allow_partial)
 
 
 if __name__ == '__main__':

@@ -1,8 +1,8 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Convert published GCP / DropCov / GAP ResNet checkpoints to mmpretrain checkpoints.
 
-The source layout (CVPR'20 / DropCov release, fast-MPN-COV training or URL weights, torchvision),
-the depth and the reduction width are read off the keys and shapes. The output holds
+The source layout (CVPR'20 / DropCov release, fast-MPN-COV training, fine-tuning or URL weights,
+torchvision), the depth and the reduction width are read off the keys and shapes. The output holds
 ``backbone.*``, ``neck.*`` and ``head.*`` for mmgcp's ``configs/pretrain/resnet{depth}-{gcp,dropcov,
 gap}_8xb32_in1k.py``, and ``meta`` that describes the source. Examples::
 

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from mmgcp.models import DropCovNeck, GCPNeck
-from mmgcp.ops import covariance, isqrt, matrix_power, triu_vectorize
 
 
 @pytest.fixture
@@ -27,34 +26,53 @@ def test_forward_backward_shapes(feats, pre_norm, post_norm):
 
 
 @pytest.mark.parametrize('post_norm', ['isqrt', 'power', 'none'])
-def test_eval_output_is_the_published_pipeline(feats, post_norm):
+def test_eval_output_is_the_published_pipeline(feats, post_norm, reference):
     neck = GCPNeck(in_channels=16, reduced_channels=8, post_norm=post_norm, num_iters=5).eval()
     with torch.no_grad():
-        reduced = neck.reduction(feats)
-        sigma = covariance(reduced)
-        expected = {'isqrt': lambda s: isqrt(s, num_iters=5),
-                    'power': lambda s: matrix_power(s, alpha=0.5),
+        # the reduction by hand: 1x1 conv, BN with running statistics, ReLU
+        bn = neck.reduction.bn
+        reduced = torch.nn.functional.conv2d(feats, neck.reduction.conv.weight)
+        reduced = ((reduced - bn.running_mean[:, None, None])
+                   / (bn.running_var[:, None, None] + bn.eps).sqrt()
+                   * bn.weight[:, None, None] + bn.bias[:, None, None]).relu()
+        sigma = reference.covariance(reduced)
+        expected = {'isqrt': lambda s: reference.isqrt(s, num_iters=5),
+                    'power': reference.sqrtm,
                     'none': lambda s: s}[post_norm](sigma)
         (out, ) = neck(feats)
-    torch.testing.assert_close(out, triu_vectorize(expected))
+    assert out.dtype == feats.dtype
+    torch.testing.assert_close(out.double(), reference.triu(expected), rtol=1e-4, atol=1e-5)
 
 
-def test_without_reduction_pools_input_channels(feats):
+def test_without_reduction_pools_input_channels(feats, reference):
     neck = GCPNeck(in_channels=16, reduced_channels=None).eval()
     assert not hasattr(neck, 'reduction')
     (out, ) = neck(feats)
-    torch.testing.assert_close(out, triu_vectorize(isqrt(covariance(feats))))
+    expected = reference.triu(reference.isqrt(reference.covariance(feats)))
+    torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_dropcov_trains_with_adaptive_dropout_and_is_plain_covariance_at_inference(feats):
+def test_isqrt_approaches_the_matrix_square_root_with_more_iterations(feats, reference):
+    # Newton-Schulz converges to the principal square root: more iterations, closer to eigh's.
+    errors = []
+    for num_iters in (3, 5, 15):
+        neck = GCPNeck(in_channels=16, reduced_channels=None, num_iters=num_iters).eval()
+        (out, ) = neck(feats)
+        exact = reference.triu(reference.sqrtm(reference.covariance(feats)))
+        errors.append(((out.double() - exact).norm() / exact.norm()).item())
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-3, errors
+
+
+def test_dropcov_trains_with_adaptive_dropout_and_is_plain_covariance_at_inference(feats,
+                                                                                  reference):
     neck = DropCovNeck(in_channels=16, reduced_channels=8)
     assert (neck.pre_norm, neck.post_norm) == ('dropcov', 'none')
     assert neck.attention.conv.weight.shape == (1, 1, 3)
     neck.eval()
     with torch.no_grad():
         (eval_out, ) = neck(feats)
-        expected = triu_vectorize(covariance(neck.reduction(feats)))
-    torch.testing.assert_close(eval_out, expected)
+        expected = reference.triu(reference.covariance(neck.reduction(feats)))
+    torch.testing.assert_close(eval_out.double(), expected, rtol=1e-4, atol=1e-5)
     neck.train()
     torch.manual_seed(1)
     (train_out, ) = neck(feats)
