@@ -91,7 +91,8 @@ def make_toy_ade20k(out_dir: str,
     Label maps are single-channel pngs: 0 is "other" (ignored with ``reduce_zero_label=True``, as
     in ADE20K), ``k + 1`` is class ``k``, the RGB correlation sign pattern
     ``CORRELATION_PATTERNS[k]`` (``'rgb-pos'``, ``'b-anti'``, ``'g-anti'``, ``'r-anti'``).
-    mmseg's ``ADE20KDataset`` finds the files, but it refuses class names outside ADE20K's 150; load the toy classes with mmseg's ``BaseSegDataset``
+    mmseg's ``ADE20KDataset`` finds the files, but it refuses class names outside ADE20K's 150;
+    load the toy classes with mmseg's ``BaseSegDataset``
     and ADE20K's settings: ``img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
     metainfo=dict(classes=<classes>, palette=<palette>)``.
 

@@ -140,7 +140,8 @@ def make_toy_coco(out_dir: str,
     is the RGB correlation sign pattern of its texture: categories are the first ``num_classes``
     names of :data:`~mmgcp.datasets.toy.classification.CORRELATION_PATTERNS` (``'rgb-pos'``,
     ``'b-anti'``, ``'g-anti'``, ``'r-anti'``) with ids ``1..num_classes``; annotations have one
-    polygon each, ``bbox`` ``[x, y, w, h]`` tight around it, its ``area`` and ``iscrowd=0``. Load it with mmdet's ``CocoDataset(data_root=out_dir,
+    polygon each, ``bbox`` ``[x, y, w, h]`` tight around it, its ``area`` and ``iscrowd=0``. Load
+    it with mmdet's ``CocoDataset(data_root=out_dir,
     ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
     metainfo=dict(classes=<classes>))``.
 
