@@ -27,8 +27,9 @@ def _tiny_options(data_root):
         'toy_data.cls.num_train=12', 'toy_data.cls.num_val=3', 'toy_data.cls.img_size=48',
         'toy_data.coco.num_train=6', 'toy_data.coco.num_val=3',
         'toy_data.ade20k.num_train=6', 'toy_data.ade20k.num_val=3',
-        'cfg_options.pretrain.train_cfg.max_epochs=4',
-        'cfg_options.pretrain.train_cfg.val_interval=2',
+        'cfg_options.pretrain.train_cfg.max_epochs=2',
+        'cfg_options.pretrain.train_cfg.val_interval=1',
+        'cfg_options.pretrain.param_scheduler.1.end=2',
         'cfg_options.pretrain.train_dataloader.batch_size=16',
         'cfg_options.coco.train_cfg.max_epochs=1', 'cfg_options.coco.train_cfg.val_interval=1',
         'cfg_options.ade20k.train_cfg.max_iters=4', 'cfg_options.ade20k.train_cfg.val_interval=2',
@@ -63,7 +64,7 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
 
     # 2. Run again: the killed run resumes from its checkpoint, everything else runs.
     done = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
-                          timeout=1200)
+                          timeout=2400)
     assert done.returncode == 0, done.stderr[-5000:]
     killed = _status(work, 'gap', 'pretrain', seed=1)
     assert killed['state'] == 'done' and killed['resumed'] is True
