@@ -52,10 +52,12 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
     # checkpoint.
     killed_dir = osp.join(work, 'runs', 'seed1', 'gap', 'pretrain')
     first_ckpt = osp.join(killed_dir, 'epoch_1.pth')
+    # mmengine writes the last_checkpoint marker after the checkpoint: wait for both
+    marker = osp.join(killed_dir, 'last_checkpoint')
     proc = subprocess.Popen(cmd, cwd=repo_root, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 400
-    while not osp.isfile(first_ckpt) and proc.poll() is None and time.time() < deadline:
+    while not osp.isfile(marker) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
