@@ -1,19 +1,20 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Cross-task transfer benchmark: one command from pretraining to the comparison table.
 
-    python tools/benchmark_transfer.py                         # toy preset, 2 CPU cores, ~10 min
+    python tools/benchmark_transfer.py                         # toy preset, 3 seeds, 2 CPU cores
     python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher pytorch --gpus 8
-    python tools/benchmark_transfer.py --seeds 3               # mean ± std over 3 seeds
+    python tools/benchmark_transfer.py --seeds 5               # 5 seeds instead of 3
     python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --gpus 8
 
 Every run keeps its recipe (GPUs from its config name, images per GPU from its config); the plan
 (plan.json, printed) and the check that every input exists come first, and nothing starts while
-one is missing (--dry-run: only that). Writes results.json, results.csv, results.md, metrics.png
-and val_curves.png to --work-dir.
+one is missing (--dry-run: only that). Writes results.json, results.csv, results.md (the table
+and the paired comparisons), metrics.png and val_curves.png to --work-dir.
 Finished runs are skipped on a second invocation; an interrupted run resumes from its last
 checkpoint; a failing run is reported in the table and does not stop the others.
 """
 import argparse
+import os
 import os.path as osp
 import shlex
 import sys
@@ -34,7 +35,9 @@ def parse_args():
     parser.add_argument('experiment', nargs='?', default='configs/benchmark/toy.py',
                         help='experiment config (default: the toy preset)')
     parser.add_argument('--work-dir', help='output folder (default: work_dirs/benchmark_<name>)')
-    parser.add_argument('--seeds', type=int, default=1, help='repeat every run with N seeds')
+    parser.add_argument('--seeds', type=int, default=3,
+                        help='repeat every run with seeds 0..N-1 (default 3); variants are '
+                        'compared seed by seed')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='how each run is launched: one process, torchrun with the run\'s '
                         'world size (tools/dist_train.sh, dist_test.sh), or one sbatch job per '
@@ -58,6 +61,14 @@ def parse_args():
                         help='slurm: wait until every job has ended, then report')
     parser.add_argument('--poll-interval', type=float, default=10.0,
                         help='slurm --wait: seconds between scontrol polls')
+    parser.add_argument('--workers', type=int,
+                        help='launcher none: runs executed at once, each in a worker process '
+                        'that runs tools/train.py and tools/test.py in process (default: 2 on '
+                        'a machine with 2 or more cores, else 1); 0: one process per tool call, '
+                        'one run after the other')
+    parser.add_argument('--profile', action='store_true',
+                        help='record CPU and wall time per stage of every run in its status '
+                        '(see tools/analysis/time_main.py)')
     parser.add_argument('--no-retry-failed', action='store_true',
                         help='keep runs that failed before as failed instead of retrying them')
     parser.add_argument('--tensorboard', action='store_true',
@@ -76,6 +87,14 @@ def main():
     work_dir = args.work_dir or osp.join('work_dirs', f'benchmark_{name}')
     if args.seeds < 1:
         sys.exit('--seeds must be >= 1')
+    workers = args.workers
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if args.launcher == 'none' else 0
+    if workers and args.launcher != 'none':
+        sys.exit('--workers needs --launcher none (the distributed launchers start their own '
+                 'processes); drop --workers or use --launcher none.')
+    if workers < 0:
+        sys.exit('--workers must be >= 0')
     try:
         settings = LaunchSettings(
             launcher=args.launcher, gpus=args.gpus, device=exp.get('device', 'cuda'),
@@ -115,11 +134,19 @@ def main():
         annotate_results(work_dir, plan)
         return
     tools = RecipeLauncher(REPO_ROOT, plan, settings)
+    # In-process workers run each tool's plain command line: a run whose recipe needs extra
+    # options (--auto-scale-lr) goes through the recipe launcher's subprocesses instead.
+    if any(entry.get('extra_cfg_options') for entry in plan['runs']):
+        workers = 0
     out = run_benchmark(exp, work_dir, seeds, tools,
-                        retry_failed=not args.no_retry_failed)
+                        retry_failed=not args.no_retry_failed, workers=workers,
+                        profile=args.profile)
     annotate_results(work_dir, plan)
     print(f'\nCross-task transfer ({exp.get("preset", name)}, seeds={args.seeds})\n')
     print(out['table'])
+    if out['comparisons']:
+        print('\nPaired comparisons (variant - baseline, per seed; 95% CI, paired t-test)\n')
+        print(out['comparison_table'])
     print(f"\nresults: {out['json']}, {out['csv']}, {out['md']}")
     for path in out['plots'] + out.get('robustness', []):
         print(f'output:  {path}')

@@ -11,7 +11,8 @@ from mmgcp.utils.tasks import TASK_KINDS
 #: Keys an experiment config may set, with what they mean (used in error messages).
 EXPERIMENT_KEYS = {
     'preset': "name shown in the report ('toy', 'paper', ...)",
-    'variants': 'dict: pretraining name -> dict(pretrain_config=..., checkpoint=...)',
+    'variants': 'dict: pretraining name -> dict(pretrain_config=..., checkpoint=...), or '
+                "dict(from_scratch=True, arch='gap') for the control fine-tuned from random init",
     'tasks': 'dict: task name -> dict(config=..., metrics=[...], ...)',
     'toy_data': "dict(out_dir=..., size=...) to generate the toy sets first, or None",
     'pretrain': 'bool: train the variants\' pretrain_config first (else use checkpoint)',
@@ -22,7 +23,7 @@ EXPERIMENT_KEYS = {
     'robustness': 'optional stage: dict(corruptions=[...], severities=[...], seed=0, '
                   "baseline='gap') or None",
 }
-VARIANT_KEYS = ('pretrain_config', 'checkpoint')
+VARIANT_KEYS = ('pretrain_config', 'checkpoint', 'from_scratch', 'arch')
 TASK_KEYS = ('config', 'metrics', 'checkpoint_option', 'kind')
 
 
@@ -41,6 +42,8 @@ class Run:
         cfg_options (list[str]): ``key=value`` overrides passed to ``tools/train.py``.
         checkpoint_option (str, optional): Config key that receives the pretrained trunk path.
         evaluate_only (bool): Only evaluate the pretrained classifier (``kind='cls'`` tasks).
+        from_scratch (bool): Fine-tune from random initialisation: no checkpoint is loaded (the
+            trunk's ``init_cfg`` is set to None in ``cfg_options``).
     """
     variant: str
     task: str
@@ -52,6 +55,7 @@ class Run:
     cfg_options: List[str] = field(default_factory=list)
     checkpoint_option: Optional[str] = None
     evaluate_only: bool = False
+    from_scratch: bool = False
 
     @property
     def name(self) -> str:
@@ -99,6 +103,13 @@ def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
             raise KeyError(f'{path}: `{key}` is missing or empty ({EXPERIMENT_KEYS[key]}).')
     for name, variant in exp.variants.items():
         _check_keys(f'variants.{name}', variant, VARIANT_KEYS, path)
+        if variant.get('from_scratch'):
+            arch = variant.get('arch', 'gap')
+            if arch == name or arch not in exp.variants:
+                raise KeyError(f"{path}: variants.{name}.arch={arch!r} must name another variant "
+                               f'({sorted(set(exp.variants) - {name})}) whose task configs give '
+                               'the architecture fine-tuned from random initialisation.')
+            continue
         if exp.get('pretrain', False) and not variant.get('pretrain_config'):
             raise KeyError(f'{path}: variants.{name} needs `pretrain_config` when pretrain=True.')
         if not exp.get('pretrain', False) and not variant.get('checkpoint'):
@@ -122,7 +133,12 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
         exp (Config): A config from :func:`load_experiment`.
         work_dir (str): The benchmark's work dir; run ``r`` writes to
             ``work_dir/runs/seed<s>/<variant>/<task>``.
-        seeds (list[int]): The seeds.
+        seeds (list[int]): The seeds. Runs of every variant with the same seed share that seed
+            (``randomness.seed``), so variants are compared seed by seed.
+
+    A ``from_scratch`` variant has no pretraining and no classification rows; its fine-tuning
+    runs use the task configs of its ``arch`` variant with the trunk's ``init_cfg`` set to None
+    (the parent key of the task's ``checkpoint_option``), i.e. the library's random init.
 
     Returns:
         list[Run]: The runs.
@@ -141,6 +157,18 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     for seed in seeds:
         for variant, spec in exp.variants.items():
             base = osp.join(work_dir, 'runs', f'seed{seed}', variant)
+            if spec.get('from_scratch'):
+                for task, tspec in exp.tasks.items():
+                    if tspec.kind == 'cls':
+                        continue
+                    option = tspec.get('checkpoint_option', 'model.backbone.init_cfg.checkpoint')
+                    init_key = option.rsplit('.', 1)[0]
+                    runs.append(Run(variant, task, seed,
+                                    tspec.config.format(variant=spec.get('arch', 'gap')),
+                                    osp.join(base, task), list(tspec.metrics), tspec.kind,
+                                    options(task, seed) + [f'{init_key}=None'],
+                                    from_scratch=True))
+                continue
             if exp.get('pretrain', False):
                 runs.append(Run(variant, 'pretrain', seed, spec.pretrain_config,
                                 osp.join(base, 'pretrain'), ['accuracy/top1'], 'cls',

@@ -264,7 +264,9 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
         entry = dict(name=run.name, variant=run.variant, task=run.task, seed=run.seed,
                      config=run.config, kind=run.kind, work_dir=run.work_dir,
                      evaluate_only=run.evaluate_only, depends_on=[])
-        if exp.get('pretrain', False) and run.task != 'pretrain':
+        if run.from_scratch:  # random initialisation: nothing to wait for or to load
+            pass
+        elif exp.get('pretrain', False) and run.task != 'pretrain':
             entry['depends_on'] = [f'{run.variant}/pretrain/seed{run.seed}']
         elif not exp.get('pretrain', False):
             ckpt = exp.variants[run.variant].checkpoint
@@ -308,7 +310,7 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
             # mmengine scales lr by world_size * batch_size / base_batch_size.
             extra = [f'auto_scale_lr.base_batch_size={recipe_total}', 'auto_scale_lr.enable=True']
         paths = run_paths(run, work_dir)
-        pretrained = None if run.task == 'pretrain' else (
+        pretrained = None if run.task == 'pretrain' or run.from_scratch else (
             paths['classifier'] if run.evaluate_only else paths['trunk'])
         entry.update(
             gpus=world, recipe_gpus=gpus, recipe_source=source, nodes=launch['nodes'],

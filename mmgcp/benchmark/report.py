@@ -10,6 +10,7 @@ from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Tuple
 
 from .experiment import Run
+from .stats import compare_variants, comparison_pairs, mean_interval
 
 
 def result_rows(runs: List[Run], statuses: List[dict]) -> List[dict]:
@@ -24,6 +25,7 @@ def result_rows(runs: List[Run], statuses: List[dict]) -> List[dict]:
         for key, value in metrics.items():
             row.setdefault(key, value)
         row['wall_time_s'] = round(status.get('wall_time_s', 0.0), 1)
+        row['cpu_time_s'] = round(status.get('cpu_time_s', 0.0), 1)
         row['peak_rss_mb'] = round(status.get('peak_rss_mb', 0.0), 1)
         row['error'] = status.get('error', '')
         rows.append(row)
@@ -57,6 +59,10 @@ def summarize(runs: List[Run], rows: List[dict]) -> List[dict]:
         entry = dict(variant=variant, task=task, metric=metric, n=len(values))
         if values:
             entry['mean'], entry['std'] = _mean_std(values)
+            entry['values'] = values
+            interval = mean_interval(values)
+            if interval is not None:
+                entry['ci_low'], entry['ci_high'] = interval
         if failed.get((variant, task, metric)):
             entry['failures'] = failed[(variant, task, metric)]
         summary.append(entry)
@@ -71,13 +77,16 @@ def _fmt(value: float, scale: Optional[float] = None) -> str:
 
 
 def markdown_table(summary: List[dict]) -> str:
-    """Variants as rows, ``task: metric`` as columns, ``mean ± std (n)`` cells."""
+    """Variants as rows, ``task: metric`` as columns, ``mean ± std (n)`` cells (the value alone,
+    ``value (n=1)``, for a single seed)."""
     columns = list(OrderedDict.fromkeys(f"{s['task']}: {s['metric']}" for s in summary))
     variants = list(OrderedDict.fromkeys(s['variant'] for s in summary))
     cells = {}
     for s in summary:
-        if 'mean' in s:
+        if 'mean' in s and s['n'] > 1:
             text = f"{_fmt(s['mean'])} ± {_fmt(s['std'], s['mean'])} (n={s['n']})"
+        elif 'mean' in s:
+            text = f"{_fmt(s['mean'])} (n=1)"
         else:
             text = 'failed: ' + (s.get('failures') or ['not run'])[0][:60].replace('|', '/')
         cells[(s['variant'], f"{s['task']}: {s['metric']}")] = text
@@ -89,26 +98,107 @@ def markdown_table(summary: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def _signed(value: float, scale: float) -> str:
+    return ('+' if value > 0 else '') + _fmt(value, scale)
+
+
+def comparison_table(comparisons: List[dict]) -> str:
+    """One row per comparison: mean of the per-seed differences, its 95% interval, the paired
+    t-test p-value and the verdict."""
+    lines = ['| variant | baseline | task: metric | n | mean diff | 95% CI | p | verdict |',
+             '|---|---|---|---|---|---|---|---|']
+    for c in comparisons:
+        if c['mean_diff'] is None:
+            diff = interval = p_value = '-'
+        else:
+            scale = c['mean_diff'] if c['ci_low'] is None else max(
+                abs(c['ci_low']), abs(c['ci_high']))
+            diff = _signed(c['mean_diff'], scale)
+            interval = ('-' if c['ci_low'] is None else
+                        f"[{_signed(c['ci_low'], scale)}, {_signed(c['ci_high'], scale)}]")
+            p_value = '-' if c['p_value'] is None else f"{c['p_value']:.3f}"
+        lines.append(f"| {c['variant']} | {c['baseline']} | {c['task']}: {c['metric']} | "
+                     f"{c['n']} | {diff} | {interval} | {p_value} | {c['verdict']} |")
+    return '\n'.join(lines)
+
+
+def plateau_check(runs: List[Run], rows: List[dict], tolerance: float = 0.05) -> List[dict]:
+    """Did each finished run's validation metric settle? For every run and metric with at least
+    two validations: ``|last - previous| < tolerance * |last|``.
+
+    Returns:
+        list[dict]: ``run``, ``metric``, ``last``, ``previous``, ``change`` (relative) and
+        ``plateau`` (bool); runs validated fewer than twice are left out.
+    """
+    checks = []
+    for run, row in zip(runs, rows):
+        if row['state'] != 'done' or run.evaluate_only:
+            continue
+        for metric in run.metrics:
+            curve = validation_curve(run.work_dir, metric)
+            if len(curve) < 2:
+                continue
+            previous, last = curve[-2][1], curve[-1][1]
+            change = abs(last - previous) / abs(last) if last else (0.0 if last == previous
+                                                                     else float('inf'))
+            checks.append(dict(run=run.name, metric=metric, last=last, previous=previous,
+                               change=round(change, 4), plateau=change < tolerance))
+    return checks
+
+
+def _scratch_variant(meta: dict) -> Optional[str]:
+    variants = meta.get('variants') or {}
+    return next((name for name, spec in variants.items() if spec.get('from_scratch')), None)
+
+
 def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
-                  meta: Optional[dict] = None) -> dict:
-    """Write results.json, results.csv and results.md; returns their paths and the table."""
+                  meta: Optional[dict] = None, baseline: str = 'gap') -> dict:
+    """Write results.json, results.csv and results.md; returns their paths, the tables, the
+    summary and the comparisons.
+
+    ``results.md`` holds the per-variant table (mean ± std over seeds) and the paired
+    comparisons (each variant against ``baseline``, each pretrained variant against the
+    from-scratch variant of ``meta['variants']``)."""
+    meta = meta or {}
     rows = result_rows(runs, statuses)
     summary = summarize(runs, rows)
     table = markdown_table(summary)
+    metrics: Dict[str, List[str]] = {}
+    for run in runs:
+        metrics.setdefault(run.task, list(run.metrics))
+    variants = list(OrderedDict.fromkeys(r.variant for r in runs))
+    comparisons = compare_variants(rows, metrics,
+                                   comparison_pairs(variants, baseline, _scratch_variant(meta)))
+    comp_table = comparison_table(comparisons)
+    plateaus = plateau_check(runs, rows)
     os.makedirs(work_dir, exist_ok=True)
     paths = dict(json=osp.join(work_dir, 'results.json'), csv=osp.join(work_dir, 'results.csv'),
                  md=osp.join(work_dir, 'results.md'))
     with open(paths['json'], 'w') as f:
-        json.dump(dict(meta=meta or {}, runs=rows, summary=summary), f, indent=2)
+        json.dump(dict(meta=meta, runs=rows, summary=summary, comparisons=comparisons,
+                       plateau=plateaus), f, indent=2)
     fields = list(OrderedDict.fromkeys(k for row in rows for k in row))
     with open(paths['csv'], 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    not_settled = [p for p in plateaus if not p['plateau']]
     with open(paths['md'], 'w') as f:
         f.write(table + '\n')
+        if comparisons:
+            f.write('\nPaired by seed (variant - baseline); 95% CI of the mean difference '
+                    '(Student t, n-1 dof), two-sided paired t-test:\n\n' + comp_table + '\n')
+        if plateaus:
+            f.write(f'\nPlateau (validation metric changed < 5% over the last two '
+                    f'evaluations): {len(plateaus) - len(not_settled)}/{len(plateaus)} run '
+                    'metrics' + (': not settled: ' + ', '.join(
+                        f"{p['run']} {p['metric']} ({100 * p['change']:.0f}%)"
+                        for p in not_settled) if not_settled else '') + '\n')
     paths['table'] = table
+    paths['comparison_table'] = comp_table
     paths['summary'] = summary
+    paths['comparisons'] = comparisons
+    paths['plateau'] = plateaus
     return paths
 
 
@@ -136,57 +226,107 @@ def validation_curve(work_dir: str, metric: str) -> List[Tuple[int, float]]:
     return sorted(dict(points).items())
 
 
-def plot_results(work_dir: str, runs: List[Run], summary: List[dict]) -> List[str]:
-    """metrics.png (metric per variant per task, error bars = std over seeds) and
-    val_curves.png (validation metric against iteration per variant, seed 0 of each)."""
+def plot_results(work_dir: str, runs: List[Run], summary: List[dict],
+                 scratch: Optional[str] = None) -> List[str]:
+    """Write metrics.png and val_curves.png.
+
+    metrics.png: one panel per task and metric; every seed's value as a dot, the mean as a bar
+    with its 95% confidence interval (Student t), the from-scratch control's mean as a dashed
+    reference line (its interval shaded). val_curves.png: the validation metric against the
+    iteration, one line per variant (mean over seeds) with the band between the seeds' lowest and
+    highest values.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import numpy as np
 
     written = []
     panels = list(OrderedDict.fromkeys((s['task'], s['metric']) for s in summary))
     variants = list(OrderedDict.fromkeys(s['variant'] for s in summary))
     colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
-    if panels:
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-        for ax, (task, metric) in zip(axes[0], panels):
-            entries = {s['variant']: s for s in summary
-                       if s['task'] == task and s['metric'] == metric}
-            means = [entries.get(v, {}).get('mean', float('nan')) for v in variants]
-            stds = [entries.get(v, {}).get('std', 0.0) for v in variants]
-            ax.bar(range(len(variants)), means, yerr=stds, capsize=4,
-                   color=[colours[v] for v in variants])
-            for i, m in enumerate(means):
-                if math.isnan(m):
-                    ax.text(i, 0, 'failed', ha='center', va='bottom', rotation=90, fontsize=8)
-                else:
-                    ax.text(i, m, _fmt(m), ha='center', va='bottom', fontsize=8)
-            ax.set_xticks(range(len(variants)))
-            ax.set_xticklabels(variants)
-            ax.set_title(f'{task}\n{metric}', fontsize=9)
-        fig.suptitle('metric per pretraining (mean ± std over seeds)', fontsize=10)
-        fig.tight_layout()
-        path = osp.join(work_dir, 'metrics.png')
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+    if scratch is not None and scratch in colours:
+        colours[scratch] = (0.45, 0.45, 0.45, 1.0)
+    if not panels:
+        return written
+    seeds = sorted({r.seed for r in runs})
+    width = max(3.2, 0.9 * len(variants) + 0.8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.8), squeeze=False)
+    for ax, (task, metric) in zip(axes[0], panels):
+        entries = {s['variant']: s for s in summary if s['task'] == task and s['metric'] == metric}
+        shown = [v for v in variants if v in entries]
+        reference = entries.get(scratch) if scratch is not None else None
+        if reference is not None and 'mean' in reference:
+            ax.axhline(reference['mean'], color='0.35', ls='--', lw=1, zorder=1,
+                       label=f'{scratch} (mean)')
+            if 'ci_low' in reference:
+                ax.axhspan(reference['ci_low'], reference['ci_high'], color='0.85', zorder=0)
+        for x, variant in enumerate(shown):
+            entry = entries[variant]
+            colour = colours[variant]
+            if 'mean' not in entry:
+                ax.text(x, 0.5, 'failed', ha='center', va='center', rotation=90, fontsize=8,
+                        transform=ax.get_xaxis_transform())
+                continue
+            values = entry['values']
+            offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(x + 0.18 + np.asarray(offsets), values, s=14, color=colour,
+                       edgecolor='black', linewidth=0.4, zorder=3)
+            if 'ci_low' in entry:
+                ax.errorbar(x - 0.12, entry['mean'],
+                            yerr=[[entry['mean'] - entry['ci_low']],
+                                  [entry['ci_high'] - entry['mean']]],
+                            fmt='none', ecolor='black', capsize=4, lw=1.2, zorder=4)
+            ax.plot([x - 0.3, x + 0.06], [entry['mean']] * 2, color=colour, lw=3, zorder=2)
+            ax.annotate(_fmt(entry['mean']), (x - 0.12, entry['mean']), xytext=(0, 6),
+                        textcoords='offset points', ha='center', fontsize=7)
+        ax.set_xticks(range(len(shown)))
+        ax.set_xticklabels(shown, fontsize=8)
+        ax.set_xlim(-0.6, len(shown) - 0.4)
+        ax.set_title(f'{task}: {metric}', fontsize=9)
+        ax.grid(axis='y', alpha=0.3)
+        if reference is not None and 'mean' in reference:
+            ax.legend(fontsize=7, loc='best')
+    fig.suptitle(f'dots: seeds ({len(seeds)}); bar: mean with 95% CI (Student t); dashed: '
+                 'from-scratch control' if scratch else
+                 f'dots: seeds ({len(seeds)}); bar: mean with 95% CI (Student t)', fontsize=9)
+    fig.tight_layout()
+    path = osp.join(work_dir, 'metrics.png')
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
 
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
-        for ax, (task, metric) in zip(axes[0], panels):
-            for run in runs:
-                if run.task != task or run.seed != min(r.seed for r in runs):
-                    continue
-                curve = validation_curve(run.work_dir, metric)
-                if curve:
-                    xs, ys = zip(*curve)
-                    ax.plot(xs, ys, marker='o', ms=3, label=run.variant, color=colours[run.variant])
-            ax.set_xlabel('iteration')
-            ax.set_title(f'{task}: {metric}', fontsize=9)
-            ax.legend(fontsize=7)
-        fig.suptitle('validation metric during training', fontsize=10)
-        fig.tight_layout()
-        path = osp.join(work_dir, 'val_curves.png')
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+    curve_panels = [(t, m) for t, m in panels
+                    if any(r.task == t and not r.evaluate_only for r in runs)]
+    if not curve_panels:
+        return written
+    fig, axes = plt.subplots(1, len(curve_panels), figsize=(4.2 * len(curve_panels), 3.6),
+                             squeeze=False)
+    for ax, (task, metric) in zip(axes[0], curve_panels):
+        for variant in variants:
+            curves = [dict(validation_curve(r.work_dir, metric)) for r in runs
+                      if r.task == task and r.variant == variant]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            iters = sorted(set().union(*curves))
+            stacked = np.array([[c.get(i, np.nan) for i in iters] for c in curves])
+            with np.errstate(all='ignore'):
+                mean = np.nanmean(stacked, axis=0)
+            ax.plot(iters, mean, marker='o', ms=3, color=colours[variant],
+                    label=f'{variant} (n={len(curves)})')
+            if len(curves) > 1:
+                ax.fill_between(iters, np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0),
+                                color=colours[variant], alpha=0.18, lw=0)
+        ax.set_xlabel('iteration')
+        ax.set_title(f'{task}: {metric}', fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle('validation during fine-tuning: mean over seeds, band = lowest to highest seed',
+                 fontsize=9)
+    fig.tight_layout()
+    path = osp.join(work_dir, 'val_curves.png')
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
     return written

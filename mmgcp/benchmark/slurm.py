@@ -388,7 +388,7 @@ def run_job(work_dir: str, name: str, repo_root: str) -> int:
     run = runs[name]
     tools = RecipeLauncher(repo_root, plan, settings)
     pretrained = None
-    if run.task != 'pretrain':
+    if run.task != 'pretrain' and not run.from_scratch:
         deps = {d: read_status(runs[d]) for d in runs if d.startswith(f'{run.variant}/pretrain/')
                 and runs[d].seed == run.seed}
         variant_dir = osp.join(work_dir, 'runs', f'seed{run.seed}', run.variant)

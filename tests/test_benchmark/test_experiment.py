@@ -64,3 +64,64 @@ def test_summary_mean_std_and_failures(tmp_path):
     assert gcp['failures'] == ['RuntimeError: boom']
     table = markdown_table(list(summary.values()))
     assert '| gap | 12.00 ± 2.00 (n=3) |' in table
+
+
+SCRATCH = VALID.replace("variants = dict(", "variants = dict(scratch=dict(from_scratch=True, "
+                        "arch='gap'), ")
+
+
+def test_scratch_variant_runs_only_fine_tuning_with_gap_configs(tmp_path):
+    exp = load_experiment(_write(tmp_path, SCRATCH))
+    runs = [r for r in expand_runs(exp, '/w', seeds=[0]) if r.variant == 'scratch']
+    assert [r.name for r in runs] == ['scratch/det/seed0']
+    assert runs[0].config == 'det_gap.py' and runs[0].from_scratch
+    assert 'model.backbone.init_cfg=None' in runs[0].cfg_options
+    with pytest.raises(KeyError, match='arch'):
+        load_experiment(_write(tmp_path, SCRATCH.replace("arch='gap'", "arch='gapp'")))
+
+
+@pytest.mark.parametrize('task', ['coco', 'ade20k'])
+def test_scratch_trunk_is_randomly_initialised(task, repo_root, monkeypatch):
+    """The toy preset's control builds its model with no checkpoint: the trunk's init_cfg is None,
+    its weights are the library's random init (Kaiming-normal convs, unit BN) and differ between
+    seeds, while the GAP run of the same task would load a checkpoint."""
+    import argparse
+
+    import torch
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import init_default_scope
+
+    import mmgcp  # noqa: F401
+    monkeypatch.chdir(repo_root)
+    exp = load_experiment('configs/benchmark/toy.py')
+    runs = {(r.variant, r.task): r for r in expand_runs(exp, '/w', seeds=[0])}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+
+    def build(run, seed, extra=()):
+        cfg = Config.fromfile(run.config)
+        options = ['--cfg-options', *run.cfg_options, *extra]
+        cfg.merge_from_dict(parser.parse_args(options).cfg_options)
+        scope = 'mmdet' if run.kind == 'det' else 'mmseg'
+        init_default_scope(scope)
+        registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+        torch.manual_seed(seed)
+        model = registry.build(cfg.model)
+        return cfg, model
+
+    scratch = runs[('scratch', task)]
+    cfg, model = build(scratch, 0)
+    assert cfg.model.backbone.init_cfg is None
+    model.init_weights()
+    conv = model.backbone.layer1[0].conv1.weight
+    fan_out = conv.shape[0] * conv.shape[2] * conv.shape[3]
+    assert conv.std().item() == pytest.approx((2.0 / fan_out)**0.5, rel=0.25)
+    assert torch.equal(model.backbone.bn1.weight, torch.ones_like(model.backbone.bn1.weight))
+    _, other = build(scratch, 1)
+    other.init_weights()
+    assert not torch.equal(other.backbone.layer1[0].conv1.weight, conv)
+    # the pretrained twin's run does load a checkpoint (here: one that is not there)
+    gap_run = runs[('gap', task)]
+    _, gap = build(gap_run, 0, [f'{gap_run.checkpoint_option}=/nonexistent/trunk.pth'])
+    with pytest.raises(FileNotFoundError, match='pretrained checkpoint'):
+        gap.init_weights()

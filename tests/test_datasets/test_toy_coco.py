@@ -33,7 +33,7 @@ def toy_coco(tmp_path_factory):
 
 def test_layout_and_counts(toy_coco):
     root = toy_coco['root']
-    assert toy_coco['classes'] == ('disk', 'square', 'triangle')
+    assert toy_coco['classes'] == ('rgb-pos', 'b-anti', 'g-anti')
     assert sorted(os.listdir(root)) == ['annotations', 'train', 'val']
     assert sorted(os.listdir(osp.join(root, 'annotations'))) == [
         'instances_train.json', 'instances_val.json'
@@ -97,6 +97,28 @@ def test_objects_are_drawn(toy_coco):
             assert grey[mask].std() > grey[background].std()
 
 
+def test_category_is_the_sign_pattern_of_the_rgb_correlations(toy_coco):
+    """An object's category is its texture's RGB correlation sign pattern; its per-channel mean
+    does not tell the categories apart."""
+    pycocotools_coco = pytest.importorskip('pycocotools.coco')
+    expected_signs = {1: (1, 1, 1), 2: (1, -1, -1), 3: (-1, 1, -1)}  # signs of (RG, RB, GB)
+    hits, means = [], {k: [] for k in expected_signs}
+    for split in ('train', 'val'):
+        coco = pycocotools_coco.COCO(toy_coco[f'{split}_ann_file'])
+        for image_id in coco.getImgIds():
+            info = coco.loadImgs(image_id)[0]
+            pixels = np.asarray(Image.open(osp.join(toy_coco[f'{split}_img_dir'],
+                                                    info['file_name'])), dtype=np.float64)
+            for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id])):
+                inside = pixels[coco.annToMask(ann).astype(bool)]
+                corr = np.corrcoef(inside.T)[np.triu_indices(3, 1)]
+                hits.append(tuple(np.sign(corr).astype(int)) == expected_signs[ann['category_id']])
+                means[ann['category_id']].append(inside.mean())
+    assert np.mean(hits) > 0.8  # chance: 1 in 8 sign triples; misses are the smallest objects
+    grand = np.mean([m for v in means.values() for m in v])
+    assert all(abs(np.mean(v) - grand) < 10 for v in means.values())
+
+
 def test_same_seed_same_bytes(tmp_path):
     kwargs = dict(num_train=3, num_val=2, img_size=64)
     first = tree_digest(make_toy_coco(str(tmp_path / 'a'), seed=5, **kwargs)['root'])
@@ -109,7 +131,7 @@ def test_same_seed_same_bytes(tmp_path):
 
 def test_invalid_arguments(tmp_path):
     with pytest.raises(ValueError, match='num_classes'):
-        make_toy_coco(str(tmp_path / 'a'), num_classes=7)
+        make_toy_coco(str(tmp_path / 'a'), num_classes=5)
     with pytest.raises(ValueError, match='num_train'):
         make_toy_coco(str(tmp_path / 'b'), num_train=0)
 

@@ -1,11 +1,12 @@
 # Toy COCO-format instance segmentation set written by
 # `python tools/dataset_converters/make_toy_data.py coco --out-dir data/toy` (data/toy/coco):
-# 128 px images with 1-4 textured shapes each, 3 classes, one polygon per object. Evaluated with
-# mmdet's CocoMetric (bbox and segm) through pycocotools.
+# 128 px images with 1-4 textured shapes each, one polygon per object; the 3 categories are the
+# sign patterns of the objects' RGB correlations (as in the toy classification set), the shapes
+# are random. Evaluated with mmdet's CocoMetric (bbox and segm) through pycocotools.
 dataset_type = 'CocoDataset'
 data_root = 'data/toy/coco/'
 metainfo = dict(
-    classes=('disk', 'square', 'triangle'),
+    classes=('rgb-pos', 'b-anti', 'g-anti'),
     palette=[(230, 25, 75), (60, 180, 75), (0, 130, 200)])
 backend_args = None
 

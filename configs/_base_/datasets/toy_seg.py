@@ -1,12 +1,13 @@
 # Toy ADE20K-format semantic segmentation set written by
 # `python tools/dataset_converters/make_toy_data.py ade20k --out-dir data/toy` (data/toy/ade20k):
-# 128 px images cut into regions of 4 texture classes; label 0 ("other") is ignored through
+# 128 px images cut into regions of 4 classes, the sign patterns of the regions' RGB correlations
+# (as in the toy classification set); label 0 ("other") is ignored through
 # reduce_zero_label, as in ADE20K. mmseg's ADE20KDataset only accepts ADE20K's 150 class names,
 # so the set loads with BaseSegDataset and ADE20K's file settings. Evaluated with mmseg's IoUMetric.
 dataset_type = 'BaseSegDataset'
 data_root = 'data/toy/ade20k'
 metainfo = dict(
-    classes=('stripes', 'checker', 'dots', 'grain'),
+    classes=('rgb-pos', 'b-anti', 'g-anti', 'r-anti'),
     palette=[[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]])
 crop_size = (128, 128)
 

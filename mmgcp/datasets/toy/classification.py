@@ -63,21 +63,28 @@ def toy_class_spec(class_index: int, num_classes: int) -> Tuple[str, np.ndarray,
     return name, np.asarray(signs), angle
 
 
-def make_toy_class_image(rng: np.random.Generator, class_index: int, num_classes: int,
-                         img_size: int) -> np.ndarray:
-    """Draw one image of a toy class.
+def correlated_texture(rng: np.random.Generator, signs: np.ndarray, size: Tuple[int, int],
+                       angle: Optional[float] = None) -> np.ndarray:
+    """A random colour texture whose RGB correlations have the sign pattern ``signs``.
+
+    Three independent band-pass noise fields (oriented plus some isotropic noise) are mixed by an
+    all-positive correlation matrix of random strength, the channels in ``signs`` are flipped,
+    pixel noise weakens the correlation, and each channel is then standardised and given the same
+    jittered mean and standard deviation, whatever ``signs`` is. The toy classes, the toy COCO
+    categories and the toy ADE20K classes are all textures of this kind, so what a classifier
+    learns on one set is what the others need.
 
     Args:
         rng (np.random.Generator): Source of randomness.
-        class_index (int): Index of the class.
-        num_classes (int): Number of classes of the set.
-        img_size (int): Height and width in pixels.
+        signs (np.ndarray): Channel sign flips of shape ``(3, )`` (see
+            :data:`CORRELATION_PATTERNS`).
+        size (tuple[int, int]): ``(height, width)``.
+        angle (float, optional): Orientation of the texture's wave vector in radians. Defaults to
+            None (random).
 
     Returns:
-        np.ndarray: Uint8 RGB image of shape ``(img_size, img_size, 3)``.
+        np.ndarray: Float array of shape ``(height, width, 3)`` in pixel units (not clipped).
     """
-    _, signs, angle = toy_class_spec(class_index, num_classes)
-    size = (img_size, img_size)
     # Independent channels: oriented noise plus some isotropic noise.
     if angle is None:
         angle = rng.uniform(0.0, np.pi)
@@ -95,16 +102,33 @@ def make_toy_class_image(rng: np.random.Generator, class_index: int, num_classes
     # and the pixel noise weakens it further so a few epochs of a small CNN do not saturate.
     rho = rng.uniform(0.2, 0.7)
     correlation = np.full((3, 3), rho) + (1 - rho) * np.eye(3)
-    mixed = fields.reshape(-1, 3) @ np.linalg.cholesky(correlation).T * signs
+    mixed = fields.reshape(-1, 3) @ np.linalg.cholesky(correlation).T * np.asarray(signs)
     mixed += rng.normal(0.0, rng.uniform(0.3, 0.8), size=mixed.shape)
 
-    # Same first-order statistics for every class: exact per-image standardisation, then a
-    # brightness and contrast jitter drawn from one distribution for all classes.
+    # Same first-order statistics for every class: exact standardisation, then a brightness and
+    # contrast jitter drawn from one distribution for all classes.
     mixed = (mixed - mixed.mean(axis=0)) / mixed.std(axis=0)
     mean = np.asarray(MEAN_COLOUR) + rng.normal(0.0, 6.0, size=3)
     std = CHANNEL_STD * rng.uniform(0.8, 1.2) * rng.uniform(0.9, 1.1, size=3)
-    image = mean + std * mixed
-    return np.clip(np.round(image), 0, 255).astype(np.uint8).reshape(img_size, img_size, 3)
+    return (mean + std * mixed).reshape(*size, 3)
+
+
+def make_toy_class_image(rng: np.random.Generator, class_index: int, num_classes: int,
+                         img_size: int) -> np.ndarray:
+    """Draw one image of a toy class.
+
+    Args:
+        rng (np.random.Generator): Source of randomness.
+        class_index (int): Index of the class.
+        num_classes (int): Number of classes of the set.
+        img_size (int): Height and width in pixels.
+
+    Returns:
+        np.ndarray: Uint8 RGB image of shape ``(img_size, img_size, 3)``.
+    """
+    _, signs, angle = toy_class_spec(class_index, num_classes)
+    image = correlated_texture(rng, signs, (img_size, img_size), angle)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
 def make_toy_classification(out_dir: str,

@@ -1,5 +1,13 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""A toy COCO-format instance segmentation set: textured shapes on a textured background."""
+"""A toy COCO-format instance segmentation set: colour textures on a low-contrast background.
+
+The category of an object is the sign pattern of its RGB correlations -- the same statistic that
+tells the toy classification classes apart (:func:`~mmgcp.datasets.toy.classification.
+correlated_texture`) -- and nothing else: shape, size, orientation and the per-channel means and
+variances are drawn from one distribution for all categories. Finding an object is easy (it has
+much more contrast than the background); naming it needs the second-order colour statistics that
+pretraining on the toy classification set teaches.
+"""
 import json
 import os
 import os.path as osp
@@ -8,11 +16,12 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .classification import CORRELATION_PATTERNS, correlated_texture
 from .textures import TEXTURE_NAMES, render_texture, to_uint8
 from .utils import SPLIT_CODES, check_int, check_seed, image_rng, prepare_out_dir
 
-#: Category names in label order with the number of polygon vertices of each shape. Each category
-#: also has its own texture, ``TEXTURE_NAMES[k]`` (a disk is striped, a square checkered, ...).
+#: Object shapes with their number of polygon vertices; every object draws one at random (the shape
+#: is a nuisance, not the category).
 SHAPES = (('disk', 32), ('square', 4), ('triangle', 3), ('pentagon', 5), ('hexagon', 6),
           ('star', 10))
 
@@ -21,19 +30,19 @@ SHAPES = (('disk', 32), ('square', 4), ('triangle', 3), ('pentagon', 5), ('hexag
 SIZE_RANGE = (20 / 128, 60 / 128)
 
 
-def shape_polygon(rng: np.random.Generator, category: int, size: float) -> np.ndarray:
+def shape_polygon(rng: np.random.Generator, shape_index: int, size: float) -> np.ndarray:
     """Vertices of one randomly rotated and slightly stretched shape, centred on its box.
 
     Args:
         rng (np.random.Generator): Source of randomness.
-        category (int): Index into :data:`SHAPES`.
+        shape_index (int): Index into :data:`SHAPES`.
         size (float): Longest side of the shape's bounding box, in pixels.
 
     Returns:
         np.ndarray: Float array of shape ``(num_vertices, 2)`` with ``(x, y)`` rows, whose
         bounding box is centred on the origin.
     """
-    name, num_vertices = SHAPES[category]
+    name, num_vertices = SHAPES[shape_index]
     angles = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, num_vertices, endpoint=False)
     radii = np.ones(num_vertices)
     if name == 'star':
@@ -65,7 +74,8 @@ def _place_objects(rng: np.random.Generator, num_classes: int,
         if len(objects) == num_objects:
             break
         category = int(rng.integers(num_classes))
-        shape = shape_polygon(rng, category, rng.uniform(*SIZE_RANGE) * img_size)
+        shape = shape_polygon(rng, int(rng.integers(len(SHAPES))),
+                              rng.uniform(*SIZE_RANGE) * img_size)
         half_extent = shape.max(axis=0)
         centre = rng.uniform(half_extent + 1, img_size - half_extent - 1)
         polygon = np.round(shape + centre, 2)
@@ -103,7 +113,7 @@ def make_toy_coco_image(rng: np.random.Generator, num_classes: int,
         mask = Image.new('L', (img_size, img_size), 0)
         # PIL puts pixel centres at integers, COCO at half-integers.
         ImageDraw.Draw(mask).polygon([(x - 0.5, y - 0.5) for x, y in polygon], fill=1)
-        texture = render_texture(TEXTURE_NAMES[category], rng, size, min_contrast=0.4)
+        texture = correlated_texture(rng, CORRELATION_PATTERNS[category][1], size) / 255.0
         inside = np.asarray(mask, dtype=bool)
         image[inside] = texture[inside]
     return to_uint8(image, rng), objects
@@ -125,11 +135,13 @@ def make_toy_coco(out_dir: str,
             annotations/instances_train.json
             annotations/instances_val.json
 
-    Each image holds 1-4 non-overlapping shapes, 20-60 px across at 128 px, each filled with its
-    category's texture in random colours, on a background of a random texture in low contrast.
-    Categories are ``SHAPES[:num_classes]`` (``'disk'``, ``'square'``, ``'triangle'``, ...) with
-    ids ``1..num_classes``; annotations have one polygon each, ``bbox`` ``[x, y, w, h]`` tight
-    around it, its ``area`` and ``iscrowd=0``. Load it with mmdet's ``CocoDataset(data_root=out_dir,
+    Each image holds 1-4 non-overlapping shapes (disks, squares, triangles, ... at random), 20-60 px
+    across at 128 px, on a background of a random texture in low contrast. Object ``k``'s category
+    is the RGB correlation sign pattern of its texture: categories are the first ``num_classes``
+    names of :data:`~mmgcp.datasets.toy.classification.CORRELATION_PATTERNS` (``'rgb-pos'``,
+    ``'b-anti'``, ``'g-anti'``, ``'r-anti'``) with ids ``1..num_classes``; annotations have one
+    polygon each, ``bbox`` ``[x, y, w, h]`` tight around it, its ``area`` and ``iscrowd=0``. Load
+    it with mmdet's ``CocoDataset(data_root=out_dir,
     ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
     metainfo=dict(classes=<classes>))``.
 
@@ -138,7 +150,7 @@ def make_toy_coco(out_dir: str,
         num_train (int): Number of training images. Defaults to 64.
         num_val (int): Number of validation images. Defaults to 16.
         img_size (int): Height and width of the images, at least 64. Defaults to 128.
-        num_classes (int): Number of categories, 1 to 6. Defaults to 3.
+        num_classes (int): Number of categories, 1 to 4. Defaults to 3.
         seed (int): Seed; the same seed writes identical files. Defaults to 0.
 
     Returns:
@@ -149,10 +161,10 @@ def make_toy_coco(out_dir: str,
     check_int('num_train', num_train, 1)
     check_int('num_val', num_val, 1)
     check_int('img_size', img_size, 64)
-    check_int('num_classes', num_classes, 1, len(SHAPES))
+    check_int('num_classes', num_classes, 1, len(CORRELATION_PATTERNS))
     check_seed(seed)
     root = prepare_out_dir(out_dir)
-    classes = tuple(name for name, _ in SHAPES[:num_classes])
+    classes = tuple(name for name, _ in CORRELATION_PATTERNS[:num_classes])
     categories = [
         dict(id=label + 1, name=name, supercategory='shape') for label, name in enumerate(classes)
     ]
@@ -165,7 +177,9 @@ def make_toy_coco(out_dir: str,
             rng = image_rng(seed, SPLIT_CODES[split], index)
             image, objects = make_toy_coco_image(rng, num_classes, img_size)
             file_name = f'{index:06d}.jpg'
-            Image.fromarray(image).save(osp.join(root, split, file_name), quality=92)
+            # Full-resolution chroma (4:4:4): JPEG's default 4:2:0 subsampling would scramble the
+            # RGB correlations that make the categories.
+            Image.fromarray(image).save(osp.join(root, split, file_name), quality=92, subsampling=0)
             image_id = index + 1
             images.append(dict(id=image_id, file_name=file_name, height=img_size, width=img_size))
             for category, polygon in objects:

@@ -1,0 +1,210 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""Run ``tools/train.py`` and ``tools/test.py`` inside the current process.
+
+A toy run trains for seconds; starting a fresh interpreter and importing torch, mmengine, mmcv,
+mmdet, mmseg and mmpretrain for every train and every test costs about as much again. The
+:class:`InProcessLauncher` executes the very same scripts with :mod:`runpy` (``sys.argv`` set to
+the command line the :class:`~mmgcp.benchmark.runner.ToolLauncher` would run), so a run is built
+exactly as the tool builds it -- same config merge, same hooks, same Runner -- while the imports
+are paid once per process. The tool's output goes to the run's log; the mmengine singletons a run
+creates (logger, message hub, visualizer, default scope) are released after it, so runs do not
+share state through them.
+"""
+import os
+import os.path as osp
+import runpy
+import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from typing import Dict, List, Optional
+
+from .runner import ToolLauncher, _PeakRSS
+
+#: Profile stages of one tool call, in display order.
+STAGES = ('setup', 'train_data', 'train_step', 'val', 'test', 'other')
+
+
+def _clock() -> tuple:
+    return time.process_time(), time.perf_counter()
+
+
+class StageTimer:
+    """CPU and wall time of one tool call, split by what the Runner is doing.
+
+    Driven by the Runner's hook calls (see :func:`profile_runner_hooks`): ``setup`` until
+    training or testing starts (config, datasets, model, weight init, checkpoint loading),
+    ``train_data`` waiting for the next training batch, ``train_step`` forward, backward and
+    optimizer step, ``val`` / ``test`` the evaluation loops (their data loading included) and
+    ``other`` the remaining hooks (logging, checkpoint saving) and teardown.
+    """
+
+    #: Hook event (``'<name>:start'`` before the hooks run, ``':end'`` after) -> next stage.
+    TRANSITIONS = {
+        'before_train:start': 'other',
+        'before_train_epoch:end': 'train_data',
+        'before_train_iter:end': 'train_step',
+        'after_train_iter:start': 'other',
+        'after_train_iter:end': 'train_data',
+        'after_train_epoch:start': 'other',
+        'before_val:start': 'val',
+        'after_val:end': 'other',
+        'before_test:start': 'test',
+        'after_test:end': 'other',
+    }
+
+    def __init__(self):
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+        self.wall = dict.fromkeys(STAGES, 0.0)
+        self.stage = 'setup'
+        self._mark = _clock()
+
+    def switch(self, stage: str) -> None:
+        now = _clock()
+        self.cpu[self.stage] += now[0] - self._mark[0]
+        self.wall[self.stage] += now[1] - self._mark[1]
+        self.stage, self._mark = stage, now
+
+    def event(self, name: str, when: str) -> None:
+        inside_eval = self.stage in ('val', 'test')
+        if inside_eval and name not in ('after_val', 'after_test'):
+            return  # per-iteration hooks of the evaluation loops stay in val / test
+        stage = self.TRANSITIONS.get(f'{name}:{when}')
+        if stage is not None:
+            self.switch(stage)
+
+    def result(self) -> Dict[str, Dict[str, float]]:
+        self.switch(self.stage)
+        return dict(cpu_s={k: round(v, 3) for k, v in self.cpu.items()},
+                    wall_s={k: round(v, 3) for k, v in self.wall.items()})
+
+
+_ACTIVE_TIMER: List[Optional[StageTimer]] = [None]
+
+
+def profile_runner_hooks() -> None:
+    """Let :class:`StageTimer` see mmengine's hook calls (idempotent). Only the profile mode
+    calls this; it wraps ``Runner.call_hook`` and changes nothing else."""
+    from mmengine.runner import Runner
+    if getattr(Runner.call_hook, '_mmgcp_profiled', False):
+        return
+    original = Runner.call_hook
+
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        timer = _ACTIVE_TIMER[0]
+        if timer is not None:
+            timer.event(fn_name, 'start')
+        original(self, fn_name, **kwargs)
+        if timer is not None:
+            timer.event(fn_name, 'end')
+
+    call_hook._mmgcp_profiled = True
+    Runner.call_hook = call_hook
+
+
+def _manager_classes() -> list:
+    from mmengine.utils import ManagerMixin
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                todo.append(sub)
+    return found
+
+
+def _instances() -> Dict[type, set]:
+    return {cls: set(getattr(cls, '_instance_dict', {})) for cls in _manager_classes()}
+
+
+def _release_new_instances(before: Dict[type, set]) -> None:
+    """Close and forget the mmengine singletons created since ``before``."""
+    import logging
+    for cls in _manager_classes():
+        instances = getattr(cls, '_instance_dict', None)
+        if instances is None:
+            continue
+        for name in set(instances) - before.get(cls, set()):
+            instance = instances.pop(name)
+            if isinstance(instance, logging.Logger):
+                for handler in list(instance.handlers):
+                    handler.close()
+                    instance.removeHandler(handler)
+            elif hasattr(instance, 'close') and callable(instance.close):
+                try:
+                    instance.close()
+                except Exception:  # a backend that fails to close must not fail the run
+                    pass
+
+
+class InProcessLauncher(ToolLauncher):
+    """A :class:`ToolLauncher` for launcher ``'none'`` that runs the tool scripts in this process.
+
+    Commands it builds are the subprocess launcher's (``train_cmd`` / ``test_cmd``); :meth:`call`
+    executes ``python tools/<script>.py ARGS`` commands with :func:`runpy.run_path` and anything
+    else in a subprocess.
+
+    Args:
+        repo_root (str): Repository root (where ``tools/`` is).
+        profile (bool): Record a :class:`StageTimer` breakdown of every call. Defaults to False.
+    """
+
+    def __init__(self, repo_root: str, profile: bool = False):
+        super().__init__(repo_root, 'none')
+        self.profile = profile
+        #: Results of the calls made since the last :meth:`pop_calls`.
+        self.calls: List[dict] = []
+
+    def pop_calls(self) -> List[dict]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def call(self, cmd: List[str], log_path: str) -> Dict:
+        """Run a command, its output appended to ``log_path``; returns rc, wall time, CPU time
+        (user + sys of this process) and peak RSS (of this process, during the call)."""
+        if len(cmd) < 2 or cmd[0] != self.python or not cmd[1].endswith('.py'):
+            result = super().call(cmd, log_path)
+            self.calls.append(dict(cmd=cmd[1:2], **result))
+            return result
+        script = cmd[1] if osp.isabs(cmd[1]) else osp.join(self.repo_root, cmd[1])
+        os.makedirs(osp.dirname(osp.abspath(log_path)), exist_ok=True)
+        if self.profile:
+            profile_runner_hooks()
+        timer = StageTimer() if self.profile else None
+        meter = _PeakRSS(os.getpid())
+        start = _clock()
+        returncode = 0
+        saved_argv, saved_cwd = sys.argv, os.getcwd()
+        before = _instances()
+        with open(log_path, 'a') as log:
+            log.write(f'\n$ {" ".join(cmd)}   # in process {os.getpid()}\n')
+            log.flush()
+            try:
+                with redirect_stdout(log), redirect_stderr(log):
+                    sys.argv = [script, *cmd[2:]]
+                    os.chdir(self.repo_root)
+                    _ACTIVE_TIMER[0] = timer
+                    try:
+                        runpy.run_path(script, run_name='__main__')
+                    except SystemExit as exit_:
+                        code = exit_.code
+                        returncode = code if isinstance(code, int) else int(code is not None)
+                        if code is not None and not isinstance(code, int):
+                            print(code)
+                    except Exception:
+                        traceback.print_exc()
+                        returncode = 1
+            finally:
+                _ACTIVE_TIMER[0] = None
+                sys.argv = saved_argv
+                os.chdir(saved_cwd)
+                _release_new_instances(before)
+        end = _clock()
+        result = dict(returncode=returncode, wall_time_s=end[1] - start[1],
+                      cpu_time_s=end[0] - start[0], peak_rss_mb=meter.stop())
+        entry = dict(cmd=[osp.basename(script)], **result)
+        if timer is not None:
+            entry['stages'] = timer.result()
+        self.calls.append(entry)
+        return result

@@ -1,0 +1,109 @@
+# Copyright (c) mmgcp contributors. All rights reserved.
+"""Paired statistics against hand-computed cases.
+
+The expected numbers come from the closed forms of Student's t with 1 and 2 degrees of freedom,
+worked out by hand, not from the code under test:
+  - 1 dof (Cauchy): quantile ``tan(pi (q - 1/2))``, two-sided p ``1 - (2/pi) atan|t|``;
+  - 2 dof: quantile ``(2q - 1) / sqrt(2 q (1 - q))``, two-sided p ``1 - |t| / sqrt(2 + t^2)``.
+"""
+import pytest
+
+from mmgcp.benchmark.report import comparison_table, markdown_table
+from mmgcp.benchmark.stats import compare_variants, comparison_pairs, paired_difference, verdict
+
+
+def test_three_differences_two_dof():
+    # d = 1, 2, 3: mean 2, sd 1, sem 1/sqrt(3), t = 2 sqrt(3) = 3.4641
+    # t_0.975(2) = 0.95 / sqrt(0.04875) = 4.3026527297; half width = 4.3026527297 / sqrt(3)
+    # p = 1 - 3.4641 / sqrt(14) = 0.0741799002
+    out = paired_difference([1.0, 2.0, 3.0])
+    assert out['n'] == 3
+    assert out['mean_diff'] == pytest.approx(2.0)
+    assert out['std_diff'] == pytest.approx(1.0)
+    assert out['ci_low'] == pytest.approx(-0.48413771175033, abs=1e-9)
+    assert out['ci_high'] == pytest.approx(4.48413771175033, abs=1e-9)
+    assert out['p_value'] == pytest.approx(0.07417990022744858, abs=1e-9)
+    assert verdict(out) == 'no difference detected at n=3'
+
+
+def test_two_differences_one_dof():
+    # d = 1, 3: mean 2, sd sqrt(2), sem 1, t = 2; t_0.975(1) = tan(0.475 pi) = 12.7062047362
+    # p = 1 - (2/pi) atan(2) = 0.2951672353
+    out = paired_difference([1.0, 3.0])
+    assert out['ci_low'] == pytest.approx(-10.706204736174696, abs=1e-9)
+    assert out['ci_high'] == pytest.approx(14.706204736174696, abs=1e-9)
+    assert out['p_value'] == pytest.approx(0.2951672353008665, abs=1e-9)
+
+
+def test_clear_negative_difference():
+    # d = -5.0, -5.1, -4.9: mean -5, sd 0.1, t = -86.6025; p = 1 - 86.6025 / sqrt(2 + 86.6025^2)
+    out = paired_difference([-5.0, -5.1, -4.9])
+    assert out['p_value'] == pytest.approx(0.00013330667259114914, rel=1e-6)
+    assert out['ci_low'] == pytest.approx(-5.248413771175033, abs=1e-9)
+    assert out['ci_high'] == pytest.approx(-4.751586228824967, abs=1e-9)
+    assert verdict(out) == 'lower'
+
+
+def test_one_seed_has_no_interval():
+    out = paired_difference([2.5])
+    assert out == dict(n=1, mean_diff=2.5, std_diff=None, ci_low=None, ci_high=None,
+                       p_value=None)
+    assert verdict(out) == 'no difference detected at n=1'
+    assert paired_difference([])['mean_diff'] is None
+
+
+def test_zero_variance():
+    out = paired_difference([0.5, 0.5, 0.5])
+    assert (out['ci_low'], out['ci_high'], out['p_value']) == (0.5, 0.5, 0.0)
+    assert verdict(out) == 'higher'
+    same = paired_difference([0.0, 0.0])
+    assert same['p_value'] == 1.0 and verdict(same) == 'no difference detected at n=2'
+
+
+def _rows(values):
+    """values: {(variant, seed): metric or None (failed)} for one task 'det'."""
+    rows = []
+    for (variant, seed), value in values.items():
+        row = dict(variant=variant, task='det', seed=seed, state='done' if value is not None
+                   else 'failed')
+        if value is not None:
+            row['mAP'] = value
+        rows.append(row)
+    rows += [dict(variant=v, task='pretrain', seed=0, state='done', top1=t)
+             for v, t in (('gap', 90.0), ('gcp', 80.0))]
+    return rows
+
+
+def test_comparisons_pair_by_seed_and_skip_missing():
+    values = {('scratch', 0): 0.10, ('scratch', 1): 0.20, ('scratch', 2): 0.30,
+              ('gap', 0): 0.11, ('gap', 1): 0.22, ('gap', 2): 0.33,
+              ('gcp', 0): 0.20, ('gcp', 1): 0.30, ('gcp', 2): None}
+    pairs = comparison_pairs(['scratch', 'gap', 'gcp'], 'gap', 'scratch')
+    assert pairs == [('gcp', 'gap'), ('gap', 'scratch'), ('gcp', 'scratch')]
+    comps = compare_variants(_rows(values), {'pretrain': ['top1'], 'det': ['mAP']}, pairs)
+    found = {(c['variant'], c['baseline'], c['task']): c for c in comps}
+    # scratch has no pretraining row: no pretrain comparison against it
+    assert set(found) == {('gcp', 'gap', 'pretrain'), ('gcp', 'gap', 'det'),
+                          ('gap', 'scratch', 'det'), ('gcp', 'scratch', 'det')}
+    gcp_gap = found[('gcp', 'gap', 'det')]
+    assert gcp_gap['seeds'] == [0, 1] and gcp_gap['n'] == 2  # seed 2 of gcp failed
+    assert gcp_gap['mean_diff'] == pytest.approx((0.09 + 0.08) / 2)
+    gap_scratch = found[('gap', 'scratch', 'det')]
+    assert gap_scratch['mean_diff'] == pytest.approx(0.02)  # 0.01, 0.02, 0.03
+    assert gap_scratch['ci_low'] == pytest.approx(0.02 - 0.01 * 4.302652729749462 / 3**0.5)
+    pre = found[('gcp', 'gap', 'pretrain')]
+    assert pre['n'] == 1 and pre['mean_diff'] == pytest.approx(-10.0) and pre['p_value'] is None
+    for c in comps:
+        assert {'variant', 'baseline', 'task', 'metric', 'n', 'mean_diff', 'ci_low', 'ci_high',
+                'p_value'} <= set(c)
+    table = comparison_table(comps)
+    assert '| gcp | gap | pretrain: top1 | 1 | -10.00 | - | - | no difference detected at n=1 |' \
+        in table
+
+
+def test_single_seed_cell_has_no_plus_minus():
+    summary = [dict(variant='gap', task='t', metric='m', n=1, mean=95.0, std=0.0),
+               dict(variant='gcp', task='t', metric='m', n=3, mean=90.0, std=1.5)]
+    table = markdown_table(summary)
+    assert '| gap | 95.00 (n=1) |' in table and '± 0.00' not in table
+    assert '| gcp | 90.00 ± 1.50 (n=3) |' in table
