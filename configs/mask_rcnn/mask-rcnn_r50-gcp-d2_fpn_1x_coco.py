@@ -1,11 +1,8 @@
 # GCP trunk used as trained: layer4 keeps stride 1, with dilation 2 (C5 at stride 16). The FPN
 # levels then have strides 4, 8, 16, 16, 32: the anchors keep their sizes (base_sizes 4..64 x
-# scale 8 = 32..512 px) and the RoI extractors use the real strides.
-_base_ = './mask-rcnn_r50-gcp_fpn_1x_coco.py'
-model = dict(
-    backbone=dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
-    rpn_head=dict(
-        anchor_generator=dict(strides=[4, 8, 16, 16, 32], base_sizes=[4, 8, 16, 32, 64])),
-    roi_head=dict(
-        bbox_roi_extractor=dict(featmap_strides=[4, 8, 16, 16]),
-        mask_roi_extractor=dict(featmap_strides=[4, 8, 16, 16])))
+# scale 8 = 32..512 px) and the RoI extractors use the real strides. The detector is its GAP
+# twin's (mask-rcnn_r50-gap-d2); only the checkpoint differs.
+_base_ = './mask-rcnn_r50-gap-d2_fpn_1x_coco.py'
+pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet50-gcp_8xb32_in1k.py')))

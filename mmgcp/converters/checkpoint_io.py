@@ -7,8 +7,9 @@ the destination folder, which is renamed over the destination only once it is fu
 import os
 import os.path as osp
 import pickle
+import sys
 import uuid
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -182,3 +183,38 @@ def check_against_config(state_dict: Dict[str, torch.Tensor], config: str,
     if hint:
         lines.append(f'  {hint}')
     raise CheckpointConversionError('\n'.join(lines))
+
+
+def run_conversion(convert: Callable[..., dict], src: str, dst: str, source: str,
+                   describe: Callable[[dict], str], **kwargs) -> dict:
+    """Run a converter for a command line and tell the user what came of it.
+
+    On a conversion error or a missing file: exit with the message and say that nothing was
+    written. Otherwise print what was written and the config (with its options) to use it with.
+
+    Args:
+        convert (Callable): The converter, called as ``convert(src, dst, **kwargs)``; returns the
+            written checkpoint's meta.
+        src (str): Source checkpoint.
+        dst (str): Output path.
+        source (str): Key of the meta that names the source's layout (``'source_format'``), or
+            a dotted path into it (``'source_meta.weights'``).
+        describe (Callable): One-line description of the converted model from its meta.
+        **kwargs: The converter's other arguments.
+
+    Returns:
+        dict: The meta of the written checkpoint.
+    """
+    try:
+        meta = convert(src, dst, **kwargs)
+    except (CheckpointConversionError, FileNotFoundError) as exc:
+        sys.exit(f'error: {exc}\nNothing was written to {dst}.')
+    label = meta
+    for key in source.split('.'):
+        label = label[key]
+    print(f'Converted {src} ({label}: {describe(meta)}) to {dst}'
+          + (' (backbone only)' if meta['backbone_only'] else ''))
+    if not meta['backbone_only']:
+        options = ' '.join(meta['cfg_options'])
+        print(f"Use it with {meta['config']}" + (f' --cfg-options {options}' if options else ''))
+    return meta

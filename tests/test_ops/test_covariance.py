@@ -6,15 +6,6 @@ import torch
 from mmgcp.ops import Covariance, CrossCovariance, NonFiniteError, covariance, cross_covariance
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """These matrices are small: one thread is faster, and immune to a busy machine."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
-
-
 def reference_covariance(x: torch.Tensor) -> torch.Tensor:
     """(1/M) sum_m (x_m - mean)(x_m - mean)^T, position by position, in float64."""
     x = x.double().flatten(2)

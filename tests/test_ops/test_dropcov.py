@@ -9,15 +9,6 @@ import torch.nn.functional as F
 from mmgcp.ops import AdaptiveChannelDropout, adaptive_channel_dropout, covariance, drop_rate
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """These matrices are small: one thread is faster, and immune to a busy machine."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
-
-
 def inputs(batch=4, channels=64, size=5, seed=0):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, channels, size, size, generator=generator).relu()

@@ -15,15 +15,6 @@ from mmgcp.ops import (
 )
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """These matrices are small: one thread is faster, and immune to a busy machine."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
-
-
 def reference_isqrt(sigma: torch.Tensor, num_iters: int, trace_floor: float = 0.0) -> torch.Tensor:
     """The published iteration, literally: trace normalisation, coupled Newton-Schulz."""
     eye = torch.eye(sigma.shape[-1], dtype=sigma.dtype)

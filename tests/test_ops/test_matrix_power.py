@@ -6,15 +6,6 @@ import torch
 from mmgcp.ops import MatrixPower, NonFiniteError, matrix_power, power_divided_differences
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """These matrices are small: one thread is faster, and immune to a busy machine."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
-
-
 def reference_power(sigma: torch.Tensor, alpha: float) -> torch.Tensor:
     evals, evecs = torch.linalg.eigh(sigma.double())
     return (evecs * evals.clamp_min(0).pow(alpha).unsqueeze(-2)) @ evecs.mT

@@ -6,15 +6,6 @@ import torch
 from mmgcp.ops import TriuVectorize, triu_flat_indices, triu_unvectorize, triu_vectorize
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """These matrices are small: one thread is faster, and immune to a busy machine."""
-    num_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(num_threads)
-
-
 def test_order_is_row_major_upper_triangle():
     sigma = torch.arange(16.0).view(1, 4, 4)
     expected = [0, 1, 2, 3, 5, 6, 7, 10, 11, 15]  # row 0: 0..3, row 1: 5..7, row 2: 10, 11, ...

@@ -12,11 +12,10 @@ The output holds ``backbone.*`` (``mmgcp.DenseTokenViT``) and ``head.*``
         --config configs/upernet/upernet_densetok-vit-s-dropcov_8xb2-160k_ade20k-512x512.py
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 
-from mmgcp.converters.checkpoint_io import CheckpointConversionError
+from mmgcp.converters.checkpoint_io import run_conversion
 from mmgcp.converters.dropcov_vit import SOURCE_FORMAT, WEIGHTS, convert_checkpoint, describe
 
 
@@ -56,23 +55,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    try:
-        meta = convert_checkpoint(
-            args.src,
-            args.dst,
-            weights=args.weights,
-            num_heads=args.num_heads,
-            backbone_only=args.backbone_only,
-            config=args.config,
-            cfg_options=args.cfg_options,
-            allow_pickle=args.allow_pickle)
-    except (CheckpointConversionError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc}\nNothing was written to {args.dst}.')
-    print(f"Converted {args.src} ({meta['source_meta']['weights']}: {describe(meta)}) to "
-          f"{args.dst}" + (' (backbone only)' if meta['backbone_only'] else ''))
-    if not meta['backbone_only']:
-        options = ' '.join(meta['cfg_options'])
-        print(f"Use it with {meta['config']}" + (f' --cfg-options {options}' if options else ''))
+    run_conversion(
+        convert_checkpoint, args.src, args.dst, 'source_meta.weights', describe,
+        weights=args.weights, num_heads=args.num_heads, backbone_only=args.backbone_only,
+        config=args.config, cfg_options=args.cfg_options, allow_pickle=args.allow_pickle)
 
 
 if __name__ == '__main__':

@@ -11,11 +11,11 @@ gap}_8xb32_in1k.py``, and ``meta`` that describes the source. Examples::
         --backbone-only --config configs/mask_rcnn/mask-rcnn_r50-gcp_fpn_1x_coco.py
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 
-from mmgcp.converters import SOURCE_FORMATS, CheckpointConversionError, convert_checkpoint, describe
+from mmgcp.converters import SOURCE_FORMATS, convert_checkpoint, describe
+from mmgcp.converters.checkpoint_io import run_conversion
 
 
 def parse_args():
@@ -55,23 +55,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    try:
-        meta = convert_checkpoint(
-            args.src,
-            args.dst,
-            fmt=args.format,
-            backbone_only=args.backbone_only,
-            config=args.config,
-            cfg_options=args.cfg_options,
-            allow_pickle=args.allow_pickle)
-    except (CheckpointConversionError, FileNotFoundError) as exc:
-        sys.exit(f'error: {exc}\nNothing was written to {args.dst}.')
-    print(f"Converted {args.src} ({meta['source_format']}: {describe(meta)}) to {args.dst}"
-          + (' (backbone only)' if meta['backbone_only'] else ''))
-    if not meta['backbone_only']:
-        options = ' '.join(meta['cfg_options'])
-        print(f"Use it with {meta['config']}"
-              + (f' --cfg-options {options}' if options else ''))
+    run_conversion(
+        convert_checkpoint, args.src, args.dst, 'source_format', describe, fmt=args.format,
+        backbone_only=args.backbone_only, config=args.config, cfg_options=args.cfg_options,
+        allow_pickle=args.allow_pickle)
 
 
 if __name__ == '__main__':
