@@ -1,10 +1,13 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """mmgcp: global covariance pooling for OpenMMLab.
 
-``import mmgcp.ops`` needs PyTorch alone: this file imports nothing of OpenMMLab by itself. The
-registries (``mmgcp.MODELS``...) and ``patch_local_checkpoint_loader`` load on first access,
-and ``mmgcp.registry`` (which every mmgcp module imports) applies the checkpoint-loader fix.
+``import mmgcp.ops`` needs PyTorch alone: where mmengine is not installed, this file imports
+nothing of OpenMMLab, and the registries (``mmgcp.MODELS``...) fail only when they are used.
+Where it is installed, importing mmgcp loads the registries, makes mmengine load local
+checkpoints again under torch >= 2.6 and resolves ``_base_ = 'mmgcp::...'`` (``mmgcp.registry``,
+which every mmgcp module imports, does the same).
 """
+import importlib.util
 import sys
 
 from .version import __version__, version_info
@@ -18,10 +21,20 @@ _LAZY = {
     'register_config_package': 'mmgcp.utils',
 }
 
-# ``custom_imports=dict(imports=['mmgcp'])`` in a config of any OpenMMLab library imports mmgcp
-# after mmengine: then make mmengine load local checkpoints again under torch >= 2.6 and resolve
-# ``_base_ = 'mmgcp::...'`` right away (mmgcp.registry does both too, for every other way in).
-if 'mmengine' in sys.modules:
+
+
+def _mmengine_installed() -> bool:
+    if 'mmengine' in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec('mmengine') is not None
+    except (ImportError, ValueError):  # blocked or broken: as if missing
+        return False
+
+
+# Also for ``import mmgcp`` before mmengine (a user's script that then parses a config inheriting
+# ``mmgcp::...``) and for ``custom_imports=dict(imports=['mmgcp'])`` in OpenMMLab configs.
+if _mmengine_installed():
     from .registry import HOOKS, MODELS, OPTIM_WRAPPERS, TRANSFORMS  # noqa: F401
     from .utils import patch_local_checkpoint_loader, register_config_package  # noqa: F401
 

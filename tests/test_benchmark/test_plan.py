@@ -37,7 +37,8 @@ def test_paper_dry_run_keeps_every_recipe_and_lists_missing_inputs(tmp_path, rep
     work = tmp_path / 'paper'
     start = time.time()
     proc = tool_runner(['tools/benchmark_transfer.py', 'configs/benchmark/paper.py', '--dry-run',
-                        '--launcher', 'slurm', '--gpus', '8', '--work-dir', str(work)],
+                        '--launcher', 'slurm', '--gpus', '8', '--seeds', '1',
+                        '--work-dir', str(work)],
                        check=False, env={'SLURM_CONF': '/nonexistent/slurm.conf'})
     took = time.time() - start
     assert proc.returncode != 0, 'checkpoints and data are missing here: the dry run must fail'

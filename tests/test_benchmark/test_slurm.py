@@ -80,7 +80,8 @@ def test_toy_benchmark_on_slurm(slurm, tmp_path, repo_root):
     exp, options = _experiment(tmp_path, repo_root)
     work = tmp_path / 'bench'
     cmd = [sys.executable, 'tools/benchmark_transfer.py', exp, '--launcher', 'slurm',
-           '--work-dir', str(work), '--wait', '--poll-interval', '1', '--options', *options]
+           '--seeds', '1', '--work-dir', str(work), '--wait', '--poll-interval', '1',
+           '--options', *options]
     env = dict(os.environ, PYTHONPATH=repo_root, SLURM_CONF=slurm)
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True,
                           timeout=900)

@@ -1,6 +1,4 @@
 # Toy ablation control: the toy GAP trunk with mmgcp.CovUPerHead (its reduction trained from
 # scratch, the GAP classifier has none).
 _base_ = './upernet_r18-w16-gap_1xb4_toy-128x128.py'
-model = dict(
-    decode_head=dict(
-        type='mmgcp.CovUPerHead', reduced_channels=32, post_norm='isqrt', num_iters=5))
+model = dict(decode_head=dict(type='mmgcp.CovUPerHead', reduced_channels=32))

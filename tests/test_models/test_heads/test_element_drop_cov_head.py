@@ -51,5 +51,5 @@ def test_deit_small_dropcov_shapes_and_errors():
 def test_old_name_says_the_new_one():
     from mmgcp.registry import MODELS
     with pytest.raises(TypeError, match='ElementDropCovClsHead') as info:
-        MODELS.build(dict(type='TokenCovClsHead', num_classes=2, in_channels=8))
+        MODELS.build(dict(type='mmgcp.TokenCovClsHead', num_classes=2, in_channels=8))
     assert 'MultiHeadCovClsHead' in str(info.value)
