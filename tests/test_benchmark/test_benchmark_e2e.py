@@ -14,7 +14,9 @@ import sys
 
 import pytest
 
-PRETRAINED = ('gap', 'gcp', 'dropcov')
+# The toy preset without DropCov (its runs are those of GCP with another neck; leaving them out
+# keeps this test within the suite's time): two pretrained variants and the scratch control.
+PRETRAINED = ('gap', 'gcp')
 TASKS = ('pretrain', 'coco', 'ade20k')
 SEEDS = (0, 1)
 EXPECTED = {(v, t, s) for s in SEEDS for v in PRETRAINED for t in TASKS} | {
@@ -37,6 +39,18 @@ def _tiny_options(data_root):
     ]
 
 
+def _experiment(tmp_path, repo_root):
+    exp = tmp_path / 'exp.py'
+    exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
+variants = dict(
+    _delete_=True,
+    scratch=dict(from_scratch=True, arch='gap'),
+    gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'),
+    gcp=dict(pretrain_config='configs/toy/resnet18-w16-gcp_1xb32_toy.py'))
+""")
+    return str(exp)
+
+
 def _status(work, variant, task, seed=0):
     path = osp.join(work, 'runs', f'seed{seed}', variant, task, 'status.json')
     return json.load(open(path)) if osp.isfile(path) else {}
@@ -55,7 +69,7 @@ def _run(cmd, repo_root, env, kill_at=None, timeout=2400):
 @pytest.mark.slow
 def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
     work = str(tmp_path / 'bench')
-    cmd = [sys.executable, 'tools/benchmark_transfer.py', 'configs/benchmark/toy.py',
+    cmd = [sys.executable, 'tools/benchmark_transfer.py', _experiment(tmp_path, repo_root),
            '--work-dir', work, '--seeds', '2', '--options', *_tiny_options(str(tmp_path / 'data'))]
     env = dict(os.environ, PYTHONPATH=repo_root)
     run_dir = osp.join(work, 'runs', 'seed0', 'gap', 'pretrain')
@@ -130,7 +144,7 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
     assert all(keys <= set(c) for c in comparisons)
     pairs = {(c['variant'], c['baseline'], c['task'], c['metric']) for c in comparisons}
     assert ('gcp', 'gap', 'pretrain', 'accuracy/top1') in pairs
-    assert ('dropcov', 'gap', 'ade20k', 'mIoU') in pairs
+    assert ('gcp', 'gap', 'ade20k', 'mIoU') in pairs
     for variant in PRETRAINED:
         assert (variant, 'scratch', 'coco', 'coco/bbox_mAP') in pairs
     assert not any(c['variant'] == 'scratch' for c in comparisons)
