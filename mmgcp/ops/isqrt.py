@@ -29,11 +29,13 @@ loop on the M x M Gram matrix instead of the d x d covariance: with ``A = V V^T`
 ``V = Xc / sqrt(M tr)``, ``A q(A) = V q(V^T V) V^T`` for any polynomial ``q``, so the products
 shrink from d^3 to M^3 (0.45x at 196 vs 256) and the result is the same function.
 
-A spectral evaluation of the same polynomial (``eigh`` of ``A``, the scalar recurrence on the
-eigenvalues, a Daleckii-Krein backward) was measured and not adopted: on a 2-core CPU one
-batched ``eigh`` of 32 matrices of size 256 costs about 10 batched products on one thread (and
-5x more with two threads), so eigh + 5 products is no faster than the Gram-matrix iteration,
-and GPUs are even less favourable to ``eigh``.
+On the CPU the Gram-matrix path evaluates the same polynomial spectrally: ``eigh`` of the
+M x M Gram matrix, the scalar recurrence on its eigenvalues, and a Daleckii-Krein backward whose
+kernel (the divided differences of the polynomial) follows the recurrence exactly
+(:func:`_spectral_q`). One batched ``eigh`` (B = 32, M = 196, one thread) costs about 7 batched
+products, but the backward shrinks from 20 products to 4, so forward + backward is about twice
+as fast. On CUDA, batched ``eigh`` of matrices larger than 32 is slow and synchronises with the
+host, so the iteration (products only) runs there. ``$MMGCP_ISQRT_GRAM`` forces either.
 
 Gradients: the operators are defined on symmetric matrices; the backward returns the gradient
 with respect to the symmetric input, i.e. it treats the output gradient ``G`` as ``(G + G^T) / 2``
@@ -41,6 +43,7 @@ with respect to the symmetric input, i.e. it treats the output gradient ``G`` as
 covariance sees exactly the same gradient as with plain autograd.
 """
 import functools
+import os
 from typing import List, Optional, Tuple
 
 import torch
@@ -347,6 +350,135 @@ class _CovarianceISqrtGramFunction(Function):
         return grad_x, None, None
 
 
+def _spectral_q(lam: Tensor, num_iters: int,
+                with_differences: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """``q = T_1 ... T_N`` of the iteration on the eigenvalues, and its divided differences.
+
+    The scalar recurrence of :func:`_newton_schulz_forward`: ``T_k = (3 - u_{k-1}) / 2``,
+    ``u_k = h(u_{k-1})``, ``u_0 = lambda``. The divided differences ``q[l_i, l_j]`` (the kernel of
+    the Daleckii-Krein formula) follow the same recurrence exactly, without a division: the chain
+    rule ``(h o u)[x, y] = h[u(x), u(y)] u[x, y]`` with
+    ``h[a, b] = 9/4 - 3/2 (a + b) + 1/4 (a^2 + ab + b^2)`` and the symmetric product rule
+    ``(pt)[x, y] = p[x, y] (t(x) + t(y)) / 2 + t[x, y] (p(x) + p(y)) / 2``, so close or equal
+    eigenvalues need no special case.
+
+    Args:
+        lam (Tensor): ``B x n`` eigenvalues.
+        num_iters (int): N >= 1.
+        with_differences (bool): Whether to compute the ``B x n x n`` divided differences.
+
+    Returns:
+        tuple: ``q`` (``B x n``) and the divided differences (None unless asked for).
+    """
+    u = lam
+    q = torch.ones_like(lam)
+    du = torch.ones(lam.shape + lam.shape[-1:], dtype=lam.dtype,
+                    device=lam.device) if with_differences else None
+    dq = torch.zeros_like(du) if with_differences else None
+    for k in range(1, num_iters + 1):
+        t = 1.5 - 0.5 * u
+        if with_differences:
+            # (q t)[x, y] with t[x, y] = -du / 2
+            dq = dq.mul_((t[:, :, None] + t[:, None, :]).mul_(0.5))
+            dq.addcmul_((q[:, :, None] + q[:, None, :]).mul_(-0.25), du)
+        q = q * t
+        if k < num_iters:
+            if with_differences:
+                ux, uy = u[:, :, None], u[:, None, :]
+                h_dd = (ux * ux + ux * uy + uy * uy).mul_(0.25)
+                h_dd.add_(ux + uy, alpha=-1.5).add_(2.25)
+                du = du.mul_(h_dd)
+                del h_dd
+            u = u * (2.25 + u * (0.25 * u - 1.5))
+    return q, dq
+
+
+class _CovarianceISqrtSpectralFunction(Function):
+    """:class:`_CovarianceISqrtGramFunction` evaluated through ``eigh`` of the Gram matrix.
+
+    Same function: with ``S = V diag(l) V^T`` and ``W = Xc V``, the output is
+    ``kappa W diag(q(l)) W^T`` (:func:`_spectral_q`), and the backward is the Daleckii-Krein
+    formula with the exact divided differences of ``q``: 4 products of ``d x M`` matrices instead
+    of the 20 ``M x M`` products of the iteration's backward. Used on the CPU, where one batched
+    ``eigh`` costs about 7 products (one thread); see :func:`_use_spectral`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, num_iters: int, eps: float) -> Tensor:
+        num_positions = x.shape[-1]
+        mean = x.mean(dim=-1, keepdim=True)
+        centred = x - mean
+        gram = torch.bmm(centred.mT, centred)
+        trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).div_(num_positions)
+        trace_safe = trace.clamp_min(eps)
+        gram.div_((num_positions * trace_safe)[:, None, None])
+        lam, vecs = torch.linalg.eigh(gram)
+        del gram
+        q, _ = _spectral_q(lam, num_iters, with_differences=False)
+        w = torch.bmm(centred, vecs)  # Xc V, d x M
+        kappa = 1.0 / (num_positions * trace_safe.sqrt())
+        out = torch.bmm(w * (q * kappa[:, None])[:, None, :], w.mT)
+        ctx.num_iters = num_iters
+        ctx.trace_used = trace > eps
+        ctx.save_for_backward(x, mean, trace_safe, lam, vecs, w)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], None, None]:
+        x, mean, trace_safe, lam, vecs, w = ctx.saved_tensors
+        num_positions = x.shape[-1]
+        with autocast_disabled(grad.device.type):
+            grad = grad.to(w.dtype)
+            kappa = 1.0 / (num_positions * trace_safe.sqrt())  # out = kappa Xc Q Xc^T
+            inv_norm = 1.0 / (num_positions * trace_safe)  # S = inv_norm Xc^T Xc
+            q, dq = _spectral_q(lam, ctx.num_iters, with_differences=True)
+            grad_w = torch.bmm(grad.add(grad.mT).mul_(0.5), w)  # sym(G) W, d x M
+            inner = torch.bmm(w.mT, grad_w)  # E = W^T sym(G) W = V^T Xc^T sym(G) Xc V
+            grad_kappa = (inner.diagonal(dim1=-2, dim2=-1) * q).sum(dim=-1)  # <sym(G), out> / k
+            # V^T G_S V = q[l_i, l_j] * (V^T G_Q V), G_Q = kappa Xc^T sym(G) Xc
+            grad_s = dq.mul_(inner).mul_(kappa[:, None, None])
+            del inner
+            grad_inv_norm = (grad_s.diagonal(dim1=-2, dim2=-1) * lam).sum(dim=-1) / inv_norm
+            grad_trace = -(0.5 * grad_kappa * kappa + grad_inv_norm * inv_norm) / trace_safe
+            grad_trace = torch.where(ctx.trace_used, grad_trace, torch.zeros_like(grad_trace))
+            # G_Xc = (2 kappa sym(G) W diag(q) + 2 inv_norm W V^T G_S V) V^T + 2 t' / M Xc
+            grad_w.mul_((2 * kappa[:, None] * q)[:, None, :])
+            grad_s.mul_((2 * inv_norm)[:, None, None])
+            grad_w = torch.baddbmm(grad_w, w, grad_s)
+            del grad_s
+            grad_x = torch.bmm(grad_w, vecs.mT)
+            del grad_w
+            grad_x.addcmul_(x - mean, (2 * grad_trace / num_positions)[:, None, None])
+            # X -> Xc is a projection: remove the mean over positions (round-off only)
+            grad_x.sub_(grad_x.mean(dim=-1, keepdim=True))
+        return grad_x, None, None
+
+
+def _use_spectral(features: Tensor) -> bool:
+    """Whether the Gram-matrix path goes through ``eigh`` (CPU) or the iteration (elsewhere).
+
+    Measured in one run on a 2-core CPU, B = 32, M = 196, one thread: a batched ``eigh`` of the
+    Gram matrices costs 7.4 batched ``M x M`` products, and the spectral forward + backward is
+    about twice as fast as the iteration's (``tools/analysis/benchmark_ops.py``). On CUDA,
+    batched ``eigh`` beyond n = 32 is a loop of solver calls that synchronise with the host, while
+    the iteration is products only: it stays there. ``$MMGCP_ISQRT_GRAM`` (``'eigh'`` or
+    ``'iteration'``) forces one of them on every device; both compute the same function.
+    """
+    method = os.environ.get('MMGCP_ISQRT_GRAM', 'auto')
+    if method == 'auto':
+        return features.device.type == 'cpu'
+    if method not in ('eigh', 'iteration'):
+        raise ValueError(f"MMGCP_ISQRT_GRAM={method!r} must be 'auto', 'eigh' or 'iteration'; "
+                         'unset it for the default (eigh on the CPU, the iteration elsewhere).')
+    return method == 'eigh'
+
+
+def _gram_function(features: Tensor):
+    return (_CovarianceISqrtSpectralFunction
+            if _use_spectral(features) else _CovarianceISqrtGramFunction)
+
+
 def _check_isqrt_args(num_iters: int, eps: float, nonfinite: str, op: str) -> None:
     check_num_iters(num_iters, op)
     check_eps(eps, op)
@@ -382,7 +514,7 @@ def _isqrt(sigma: Tensor, num_iters: int, eps: float, nonfinite: str) -> Tuple[T
     features = _covariance_source(given) if sigma is given else None
     if features is not None:
         with autocast_disabled(features.device.type):
-            out = _CovarianceISqrtGramFunction.apply(features, num_iters, float(eps))
+            out = _gram_function(features).apply(features, num_iters, float(eps))
         return out, num_skipped
     with autocast_disabled(sigma.device.type):
         sigma = to_compute_dtype(sigma, 'isqrt', 'sigma')
@@ -434,7 +566,7 @@ def _covariance_isqrt(x: Tensor, num_iters: int, tokens: bool, eps: float,
     with autocast_disabled(features.device.type):
         features = to_compute_dtype(features, 'covariance_isqrt')
         if features.shape[-1] < features.shape[-2]:
-            out = _CovarianceISqrtGramFunction.apply(features, num_iters, float(eps))
+            out = _gram_function(features).apply(features, num_iters, float(eps))
         else:
             sigma = _CovarianceFunction.apply(features)
             out = _ISqrtFunction.apply(sigma, num_iters, float(eps))

@@ -88,8 +88,8 @@ def test_autocast_with_grad_scaler_matches_float32(neck, dtype):
     def rel(a, b):
         return float((a - b).norm() / b.norm())
 
-    # the 1x1 reduction runs in half precision: its rounding is what is left
-    assert rel(out, out32) < 1e-3 if dtype == torch.float16 else rel(out, out32) < 1e-2
+    # the whole neck, the 1x1 reduction included, runs in float32 under autocast (fp32_reduction)
+    assert rel(out, out32) < 1e-3
     assert rel(grad, grad32) < 2e-2
     for name, value in params.items():
         assert torch.isfinite(value).all(), name

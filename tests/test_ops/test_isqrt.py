@@ -270,3 +270,34 @@ def test_modules_match_functions():
     torch.testing.assert_close(ISqrt(num_iters=3)(sigma), isqrt(sigma, 3))
     torch.testing.assert_close(CovarianceISqrt(num_iters=3)(x), covariance_isqrt(x, 3))
     assert 'num_iters=3' in repr(ISqrt(num_iters=3))
+
+
+@pytest.mark.parametrize('method', ['eigh', 'iteration'])
+def test_both_gram_evaluations_match_the_published_iteration(method, monkeypatch):
+    """The Gram-matrix path (M < d) by eigh (the CPU default) and by the iteration (CUDA)."""
+    monkeypatch.setenv('MMGCP_ISQRT_GRAM', method)
+    x = features()
+    weight = torch.randn(2, 256, 256, generator=torch.Generator().manual_seed(3),
+                         dtype=torch.float64)
+    leaf = x.clone().requires_grad_()
+    expected = reference_isqrt(reference_covariance(leaf), 5)
+    (expected * weight).sum().backward()
+    leaf32 = x.float().requires_grad_()
+    out = covariance_isqrt(leaf32)
+    (out * weight.float()).sum().backward()
+    assert rel_err(out, expected.detach()) < 1e-5
+    assert rel_err(leaf32.grad, leaf.grad) < 1e-4
+    # rank-1 features: all but one eigenvalue of the Gram matrix are equal (zero)
+    rank1 = (torch.randn(2, 6, 1, dtype=torch.float64) *
+             torch.randn(2, 1, 5, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: covariance_isqrt(v, 3), (rank1, ))
+    small = torch.randn(2, 7, 2, 2, generator=torch.Generator().manual_seed(4),
+                        dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: covariance_isqrt(v, 4), (small, ))
+    assert torch.autograd.gradcheck(lambda v: covariance_isqrt(v, 3, eps=50.0), (small, ))
+
+
+def test_unknown_gram_method_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv('MMGCP_ISQRT_GRAM', 'svd')
+    with pytest.raises(ValueError, match="MMGCP_ISQRT_GRAM='svd'.*'eigh' or 'iteration'"):
+        covariance_isqrt(torch.randn(2, 8, 2, 2))
