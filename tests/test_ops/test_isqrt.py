@@ -275,7 +275,7 @@ def test_modules_match_functions():
 @pytest.mark.parametrize('method', ['eigh', 'iteration'])
 def test_both_gram_evaluations_match_the_published_iteration(method, monkeypatch):
     """The Gram-matrix path (M < d) by eigh (the CPU default) and by the iteration (CUDA)."""
-    monkeypatch.setenv('MMGCP_ISQRT_GRAM', method)
+    monkeypatch.setenv('MMGCP_ISQRT_METHOD', method)
     x = features()
     weight = torch.randn(2, 256, 256, generator=torch.Generator().manual_seed(3),
                          dtype=torch.float64)
@@ -295,9 +295,22 @@ def test_both_gram_evaluations_match_the_published_iteration(method, monkeypatch
                         dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: covariance_isqrt(v, 4), (small, ))
     assert torch.autograd.gradcheck(lambda v: covariance_isqrt(v, 3, eps=50.0), (small, ))
+    # the d x d path (isqrt of a matrix, or M >= d)
+    sigma = reference_covariance(features(batch=2, channels=16, size=5, seed=5))
+    leaf = sigma.clone().requires_grad_()
+    expected = reference_isqrt(sym(leaf), 5)
+    (expected * weight[:, :16, :16]).sum().backward()
+    leaf32 = sigma.float().requires_grad_()
+    out = isqrt(leaf32)
+    (out * weight[:, :16, :16].float()).sum().backward()
+    assert rel_err(out, expected.detach()) < 1e-5
+    assert rel_err(leaf32.grad, leaf.grad) < 1e-4
+    factor = torch.randn(2, 6, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    singular = (factor @ factor.mT).requires_grad_()
+    assert torch.autograd.gradcheck(lambda s: isqrt(sym(s), 5), (singular, ))
 
 
 def test_unknown_gram_method_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv('MMGCP_ISQRT_GRAM', 'svd')
-    with pytest.raises(ValueError, match="MMGCP_ISQRT_GRAM='svd'.*'eigh' or 'iteration'"):
+    monkeypatch.setenv('MMGCP_ISQRT_METHOD', 'svd')
+    with pytest.raises(ValueError, match="MMGCP_ISQRT_METHOD='svd'.*'eigh' or 'iteration'"):
         covariance_isqrt(torch.randn(2, 8, 2, 2))
