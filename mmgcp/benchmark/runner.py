@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from mmgcp.utils import check_data, find_resumable_checkpoint
+from mmgcp.utils import check_data, find_resumable_checkpoint, log_tail
 
 from .experiment import Run
 
@@ -129,14 +129,6 @@ class ToolLauncher:
         return dict(returncode=rc, wall_time_s=time.time() - start, peak_rss_mb=peak)
 
 
-def _tail(path: str, lines: int = 12) -> str:
-    try:
-        with open(path, errors='replace') as f:
-            return ''.join(f.readlines()[-lines:]).strip()
-    except OSError:
-        return ''
-
-
 def last_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint mmengine's ``last_checkpoint`` file points at, if it exists."""
     marker = osp.join(work_dir, 'last_checkpoint')
@@ -226,7 +218,7 @@ def execute_run(run: Run, tools: ToolLauncher, pretrained: Optional[str],
         wall, peak = result['wall_time_s'], result['peak_rss_mb']
         if result['returncode'] != 0:
             status.update(state='failed', stage='train', wall_time_s=wall, peak_rss_mb=peak,
-                          error=_tail(log_path))
+                          error=log_tail(log_path))
             write_status(run, status)
             return status
         checkpoint = find_resumable_checkpoint(run.work_dir)
@@ -240,7 +232,7 @@ def execute_run(run: Run, tools: ToolLauncher, pretrained: Optional[str],
     peak = max(peak, result['peak_rss_mb'])
     if result['returncode'] != 0 or not osp.isfile(metrics_path):
         status.update(state='failed', stage='evaluate', wall_time_s=wall, peak_rss_mb=peak,
-                      error=_tail(log_path))
+                      error=log_tail(log_path))
         write_status(run, status)
         return status
     with open(metrics_path) as f:

@@ -25,6 +25,8 @@ from typing import Dict, List, Optional, TextIO
 
 from mmengine.config import Config
 
+from mmgcp.utils import log_tail
+
 from .experiment import Run, expand_runs
 from .launchers import RecipeLauncher
 from .plan import LaunchSettings, read_plan
@@ -163,14 +165,6 @@ def sbatch(script: str, partition: str, settings: LaunchSettings,
     return proc.stdout.strip().split(';')[0]
 
 
-def _tail(path: str, lines: int = 15) -> str:
-    try:
-        with open(path, errors='replace') as f:
-            return ''.join(f.readlines()[-lines:]).strip()
-    except OSError:
-        return ''
-
-
 def _read_jobs(work_dir: str) -> Dict[str, dict]:
     path = osp.join(work_dir, 'slurm', JOBS_FILE)
     if not osp.isfile(path):
@@ -223,7 +217,8 @@ def collect(runs: List[Run], plan: dict, jobs: Dict[str, dict]) -> Dict[str, dic
             reason = info.get('Reason')
             why = f'job {job["job_id"]} {slurm_state or "gone"}' + (
                 f' ({reason})' if reason not in (None, 'None') else '')
-            tail = (status.get('error') if status.get('state') == 'failed' else '') or _tail(log)
+            failed = status.get('error') if status.get('state') == 'failed' else ''
+            tail = failed or log_tail(log, 15)
             # the exception last: one-line summaries (the report's table) show the last line
             errors = [ln for ln in tail.splitlines() if _EXCEPTION.match(ln)]
             record.update(state='failed', error=f'{why}; end of its log ({log}):\n{tail}' + (

@@ -11,7 +11,7 @@ from typing import Dict, List, Union
 from mmengine.config import Config
 
 from mmgcp.benchmark.experiment import Run
-from mmgcp.benchmark.runner import _tail
+from mmgcp.utils import log_tail
 
 from .corruptions import CORRUPTIONS, check_conditions
 from .metrics import metric_scale, severity_curve, summarize_robustness
@@ -107,7 +107,7 @@ def run_robustness_stage(exp: Config, runs: List[Run], statuses: Union[Dict[str,
                 cmd += ['--cfg-options', *run.cfg_options]
             call = tools.call(cmd, log_path)
             if call['returncode'] != 0 or not osp.isfile(json_path):
-                entries.append(dict(entry, state='failed', error=_tail(log_path)))
+                entries.append(dict(entry, state='failed', error=log_tail(log_path)))
                 continue
         result = load_result(json_path)
         results[run.name] = result

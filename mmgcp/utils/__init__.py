@@ -1,5 +1,5 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-from .atomic_io import AtomicLocalBackend, use_atomic_checkpoints
+from .atomic_io import AtomicLocalBackend, log_tail, use_atomic_checkpoints
 from .checkpoint_compat import load_local_checkpoint, patch_local_checkpoint_loader
 from .data_check import DataNotFoundError, check_data, missing_data
 from .launcher import setup_cpu_distributed
@@ -10,7 +10,7 @@ from .tensorboard import apply_tensorboard_key, enable_benchmark_tensorboard, en
 
 __all__ = [
     'load_local_checkpoint', 'patch_local_checkpoint_loader', 'setup_cpu_distributed',
-    'AtomicLocalBackend', 'use_atomic_checkpoints', 'DataNotFoundError', 'check_data',
+    'AtomicLocalBackend', 'use_atomic_checkpoints', 'log_tail', 'DataNotFoundError', 'check_data',
     'missing_data', 'find_resumable_checkpoint', 'is_complete_checkpoint', 'resolve_resume',
     'CheckpointMismatchError', 'check_checkpoint_covers_model', 'add_mim_extension',
     'register_config_package', 'apply_tensorboard_key', 'enable_benchmark_tensorboard',

@@ -72,3 +72,12 @@ def use_atomic_checkpoints(cfg: Config) -> bool:
         return False
     hook['backend_args'] = dict(backend=BACKEND)
     return True
+
+
+def log_tail(path: str, lines: int = 12) -> str:
+    """The last ``lines`` lines of a log file, stripped ('' when it cannot be read)."""
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-lines:]).strip()
+    except OSError:
+        return ''

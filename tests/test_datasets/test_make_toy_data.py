@@ -1,35 +1,33 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""Tests of tools/dataset_converters/make_toy_data.py, the command line over mmgcp.datasets.toy."""
-import importlib.util
+"""Tests of mmgcp.datasets.toy.make_toy_set and its command line,
+tools/dataset_converters/make_toy_data.py."""
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 
-SCRIPT = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters', 'make_toy_data.py')
+from mmgcp.datasets.toy import make_toy_set
+
+SMALL = dict(num_train=2, num_val=1, img_size=64)
 
 
-@pytest.fixture(scope='module')
-def make_toy_data():
-    spec = importlib.util.spec_from_file_location('make_toy_data', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cli(repo_root, *args):
+    """The command line as a user runs it."""
+    return subprocess.run(
+        [sys.executable, 'tools/dataset_converters/make_toy_data.py', *args, '--num-train', '2',
+         '--num-val', '1', '--img-size', '64'],
+        cwd=repo_root, capture_output=True, text=True, timeout=300)
 
 
-def small(*args):
-    return [*args, '--num-train', '2', '--num-val', '1', '--img-size', '64']
-
-
-def test_all_writes_every_set_with_a_marker(make_toy_data, tmp_path):
+def test_all_writes_every_set_with_a_marker(tmp_path, repo_root):
     out_dir = str(tmp_path / 'toy')
-    assert make_toy_data.main(small('all', '--out-dir', out_dir)) == {
-        'cls': 'written',
-        'coco': 'written',
-        'ade20k': 'written'
-    }
+    done = cli(repo_root, 'all', '--out-dir', out_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split(':')[0] for line in done.stdout.splitlines()] == [
+        f'wrote {out_dir}/{name}' for name in ('cls', 'coco', 'ade20k')]
     # No temporary folders are left next to the sets.
     assert sorted(os.listdir(out_dir)) == ['ade20k', 'cls', 'coco']
     with open(osp.join(out_dir, 'cls', 'toy_data.json')) as f:
@@ -42,37 +40,38 @@ def test_all_writes_every_set_with_a_marker(make_toy_data, tmp_path):
         assert len(json.load(f)['palette']) == 4
 
 
-def test_skip_refuse_and_force(make_toy_data, tmp_path, capsys):
+def test_skip_refuse_and_force(tmp_path, capsys):
     out_dir = str(tmp_path / 'toy')
-    assert make_toy_data.main(small('coco', '--out-dir', out_dir)) == {'coco': 'written'}
+    assert make_toy_set('coco', out_dir, SMALL) == 'written'
     stamp = osp.join(out_dir, 'coco', 'stale.txt')
     open(stamp, 'w').close()
 
     # Same settings: the complete set is kept as it is.
-    assert make_toy_data.main(small('coco', '--out-dir', out_dir)) == {'coco': 'skipped'}
+    assert make_toy_set('coco', out_dir, SMALL) == 'skipped'
     assert 'skipped' in capsys.readouterr().out
     assert osp.exists(stamp)
 
     # Other settings: refused with a hint, the set untouched.
-    with pytest.raises(SystemExit, match='--force'):
-        make_toy_data.main(small('coco', '--out-dir', out_dir, '--seed', '1'))
+    with pytest.raises(FileExistsError, match='--force'):
+        make_toy_set('coco', out_dir, dict(SMALL, seed=1))
     assert osp.exists(stamp)
 
     # --force replaces the whole folder.
-    result = make_toy_data.main(small('coco', '--out-dir', out_dir, '--seed', '1', '--force'))
-    assert result == {'coco': 'written'}
+    assert make_toy_set('coco', out_dir, dict(SMALL, seed=1), force=True) == 'written'
     assert not osp.exists(stamp)
     with open(osp.join(out_dir, 'coco', 'toy_data.json')) as f:
         assert json.load(f)['params']['seed'] == 1
     assert sorted(os.listdir(out_dir)) == ['coco']
 
 
-def test_refuses_a_folder_without_marker_and_cleans_up_on_error(make_toy_data, tmp_path):
+def test_refuses_a_folder_without_marker_and_cleans_up_on_error(tmp_path, repo_root):
     out_dir = tmp_path / 'toy'
     (out_dir / 'ade20k').mkdir(parents=True)
-    with pytest.raises(SystemExit, match='incomplete'):
-        make_toy_data.main(small('ade20k', '--out-dir', str(out_dir)))
+    refused = cli(repo_root, 'ade20k', '--out-dir', str(out_dir))
+    assert refused.returncode == 1
+    assert 'make_toy_data.py ade20k:' in refused.stderr and 'incomplete' in refused.stderr
+    assert 'Traceback' not in refused.stderr
     # A bad argument fails inside the generator: the temporary folder goes away.
-    with pytest.raises(SystemExit, match='num_classes'):
-        make_toy_data.main(small('cls', '--out-dir', str(out_dir), '--num-classes', '1'))
+    with pytest.raises(ValueError, match='num_classes'):
+        make_toy_set('cls', str(out_dir), dict(SMALL, num_classes=1))
     assert sorted(os.listdir(out_dir)) == ['ade20k']
