@@ -290,6 +290,19 @@ class _ISqrtFunction(Function):
         return grad_sigma, None, None
 
 
+def _normalized_gram(x: Tensor, eps: float) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Mean, centred features ``Xc``, Gram matrix ``S = Xc^T Xc / (M t)`` of ``A = Sigma / t``,
+    trace ``t = tr(Sigma)`` and the guarded trace ``max(t, eps)``, for ``B x d x M`` features."""
+    num_positions = x.shape[-1]
+    mean = x.mean(dim=-1, keepdim=True)
+    centred = x - mean
+    gram = torch.bmm(centred.mT, centred)
+    trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).div_(num_positions)
+    trace_safe = trace.clamp_min(eps)
+    gram.div_((num_positions * trace_safe)[:, None, None])
+    return mean, centred, gram, trace, trace_safe
+
+
 class _CovarianceISqrtGramFunction(Function):
     """``B x d x M`` features -> ``isqrt(covariance)``, iterating on the M x M Gram matrix.
 
@@ -301,12 +314,7 @@ class _CovarianceISqrtGramFunction(Function):
     @staticmethod
     def forward(ctx, x: Tensor, num_iters: int, eps: float) -> Tensor:
         num_positions = x.shape[-1]
-        mean = x.mean(dim=-1, keepdim=True)
-        centred = x - mean
-        gram = torch.bmm(centred.mT, centred)
-        trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).div_(num_positions)
-        trace_safe = trace.clamp_min(eps)
-        gram.div_((num_positions * trace_safe)[:, None, None])
+        mean, centred, gram, trace, trace_safe = _normalized_gram(x, eps)
         q, us, zs = _newton_schulz_forward(gram, num_iters)
         out = torch.bmm(centred, q)
         out = torch.bmm(out, centred.mT)
@@ -423,12 +431,7 @@ class _CovarianceISqrtSpectralFunction(Function):
     @staticmethod
     def forward(ctx, x: Tensor, num_iters: int, eps: float) -> Tensor:
         num_positions = x.shape[-1]
-        mean = x.mean(dim=-1, keepdim=True)
-        centred = x - mean
-        gram = torch.bmm(centred.mT, centred)
-        trace = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).div_(num_positions)
-        trace_safe = trace.clamp_min(eps)
-        gram.div_((num_positions * trace_safe)[:, None, None])
+        mean, centred, gram, trace, trace_safe = _normalized_gram(x, eps)
         lam, vecs, bad = _eigh_finite(gram)
         del gram
         q, _ = _spectral_q(lam, num_iters, with_differences=False)

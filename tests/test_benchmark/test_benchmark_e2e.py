@@ -34,7 +34,8 @@ def _tiny_options(data_root):
         'cfg_options.pretrain.train_cfg.val_interval=2',
         'cfg_options.pretrain.param_scheduler.1.end=4',
         'cfg_options.pretrain.train_dataloader.batch_size=16',
-        'cfg_options.coco.train_cfg.max_epochs=1', 'cfg_options.coco.train_cfg.val_interval=1',
+        'cfg_options.coco.train_cfg.max_epochs=1', 'cfg_options.coco.train_cfg.val_begin=1',
+        'cfg_options.coco.train_cfg.val_interval=1',
         'cfg_options.ade20k.train_cfg.max_iters=4', 'cfg_options.ade20k.train_cfg.val_interval=2',
     ]
 

@@ -30,6 +30,6 @@ def test_config_formatting_is_memoized_and_identical(monkeypatch, repo_root):
     assert 'max_epochs=3' in cfg.pretty_text and len(calls) == 3
     assert cfg.pretty_text != expected
     # the cache holds the last 2 texts: the first one was dropped and is formatted again
-    assert Config.fromfile(
-        f'{repo_root}/configs/toy/det/mask-rcnn_r18-w16-gap_fpn_1xb4_toy.py').pretty_text == expected
+    det = f'{repo_root}/configs/toy/det/mask-rcnn_r18-w16-gap_fpn_1xb4_toy.py'
+    assert Config.fromfile(det).pretty_text == expected
     assert len(calls) == 4

@@ -73,10 +73,10 @@ def test_annotations_are_valid_coco(toy_coco, split):
         x, y, w, h = ann['bbox']
         assert np.allclose([x, y, x + w, y + h], [*polygon.min(axis=0), *polygon.max(axis=0)],
                            atol=0.02)
-        assert 20 - 0.02 <= max(w, h) <= 60 + 0.02
+        assert 32 - 0.02 <= max(w, h) <= 72 + 0.02
         assert 0 < ann['area'] <= w * h
         assert ann['area'] == pytest.approx(polygon_area(polygon), abs=0.02)
-    assert all(1 <= count <= 4 for count in objects_per_image.values())
+    assert all(1 <= count <= 3 for count in objects_per_image.values())
 
 
 def test_objects_are_drawn(toy_coco):

@@ -18,7 +18,8 @@ def _cls_cfg(root):
         test_dataloader=None))
 
 
-def test_missing_toy_root_names_key_path_and_generator():
+def test_missing_toy_root_names_key_path_and_generator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/toy here, whatever the checkout holds
     with pytest.raises(DataNotFoundError) as info:
         check_data(_cls_cfg('data/toy/cls'), config='configs/toy/x.py')
     message = str(info.value)

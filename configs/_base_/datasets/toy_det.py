@@ -1,8 +1,9 @@
 # Toy COCO-format instance segmentation set written by
 # `python tools/dataset_converters/make_toy_data.py coco --out-dir data/toy` (data/toy/coco):
-# 128 px images with 1-4 textured shapes each, one polygon per object; the 3 categories are the
-# sign patterns of the objects' RGB correlations (as in the toy classification set), the shapes
-# are random. Evaluated with mmdet's CocoMetric (bbox and segm) through pycocotools.
+# 128 px images with 1-3 textured shapes each (32-72 px), one polygon per object; the 3
+# categories are the sign patterns of the objects' RGB correlations (as in the toy classification
+# set), the shapes are random. Evaluated with mmdet's CocoMetric (bbox and segm) through
+# pycocotools.
 dataset_type = 'CocoDataset'
 data_root = 'data/toy/coco/'
 metainfo = dict(

@@ -26,7 +26,7 @@ model = dict(
     rpn_head=dict(
         in_channels=32,
         feat_channels=32,
-        # toy objects are 20-60 px: anchors of 16..256 px instead of 32..512
+        # toy objects are 32-72 px: anchors of 16..256 px instead of 32..512
         anchor_generator=dict(scales=[4])),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=32),
