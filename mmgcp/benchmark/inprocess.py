@@ -183,7 +183,6 @@ class InProcessLauncher(ToolLauncher):
     def __init__(self, repo_root: str, profile: bool = False):
         super().__init__(repo_root, 'none')
         self.profile = profile
-        memoize_config_formatting()
         #: Results of the calls made since the last :meth:`pop_calls`.
         self.calls: List[dict] = []
 
@@ -200,6 +199,9 @@ class InProcessLauncher(ToolLauncher):
             return result
         script = cmd[1] if osp.isabs(cmd[1]) else osp.join(self.repo_root, cmd[1])
         os.makedirs(osp.dirname(osp.abspath(log_path)), exist_ok=True)
+        # Here, not in __init__: the benchmark's pool workers get this launcher pickled and
+        # run its calls in their own (spawned) processes.
+        memoize_config_formatting()
         if self.profile:
             profile_runner_hooks()
         timer = StageTimer() if self.profile else None

@@ -33,3 +33,28 @@ def test_config_formatting_is_memoized_and_identical(monkeypatch, repo_root):
     det = f'{repo_root}/configs/toy/det/mask-rcnn_r18-w16-gap_fpn_1xb4_toy.py'
     assert Config.fromfile(det).pretty_text == expected
     assert len(calls) == 4
+
+
+def test_a_pickled_launcher_memoizes_in_the_process_that_runs_the_tool(repo_root, tmp_path):
+    """The benchmark's pool workers are spawned processes that receive the launcher pickled:
+    the memo must start in the process that runs the tool, not where the launcher was made."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from mmgcp.benchmark.inprocess import InProcessLauncher
+    launcher_file = tmp_path / 'launcher.pkl'
+    launcher_file.write_bytes(pickle.dumps(InProcessLauncher(repo_root)))
+    script = tmp_path / 'probe.py'
+    script.write_text('from mmengine.config import config\n'
+                      "print('memoized:', getattr(config.FormatCode, '_mmgcp_memoized', False))\n")
+    log = tmp_path / 'probe.log'
+    worker = ('import pickle, sys\n'
+              f'launcher = pickle.load(open({str(launcher_file)!r}, "rb"))\n'
+              f'result = launcher.call([launcher.python, {str(script)!r}], {str(log)!r})\n'
+              "sys.exit(result['returncode'])\n")
+    done = subprocess.run([sys.executable, '-c', worker], cwd=repo_root, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=repo_root))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'in process' in log.read_text() and 'memoized: True' in log.read_text()
