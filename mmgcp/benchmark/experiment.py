@@ -12,7 +12,9 @@ from mmgcp.utils.tasks import TASK_KINDS
 EXPERIMENT_KEYS = {
     'preset': "name shown in the report ('toy', 'paper', ...)",
     'variants': 'dict: pretraining name -> dict(pretrain_config=..., checkpoint=...), or '
-                "dict(from_scratch=True, arch='gap') for the control fine-tuned from random init",
+                "dict(from_scratch=True, arch='gap') for the control fine-tuned from random init; "
+                'each may add cfg_options=dict(<task>=dict(...)): --cfg-options of that '
+                "variant's runs of the task, after the experiment's",
     'tasks': 'dict: task name -> dict(config=..., metrics=[...], ...)',
     'toy_data': "dict(out_dir=..., size=...) to generate the toy sets first, or None",
     'pretrain': 'bool: train the variants\' pretrain_config first (else use checkpoint)',
@@ -23,7 +25,7 @@ EXPERIMENT_KEYS = {
     'robustness': 'optional stage: dict(corruptions=[...], severities=[...], seed=0, '
                   "baseline='gap') or None",
 }
-VARIANT_KEYS = ('pretrain_config', 'checkpoint', 'from_scratch', 'arch')
+VARIANT_KEYS = ('pretrain_config', 'checkpoint', 'from_scratch', 'arch', 'cfg_options')
 TASK_KEYS = ('config', 'metrics', 'checkpoint_option', 'kind')
 
 
@@ -103,6 +105,14 @@ def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
             raise KeyError(f'{path}: `{key}` is missing or empty ({EXPERIMENT_KEYS[key]}).')
     for name, variant in exp.variants.items():
         _check_keys(f'variants.{name}', variant, VARIANT_KEYS, path)
+        for task, opts in (variant.get('cfg_options') or {}).items():
+            known = set(exp.get('tasks') or {}) | ({'pretrain'} if exp.get('pretrain') else set())
+            if task not in known:
+                raise KeyError(f'{path}: variants.{name}.cfg_options.{task}: no task {task!r}; '
+                               f'the tasks are {sorted(known)}.')
+            if not isinstance(opts, dict):
+                raise TypeError(f'{path}: variants.{name}.cfg_options.{task} must be a dict of '
+                                f'config keys, e.g. dict(model=dict(...)), got {opts!r}.')
         if variant.get('from_scratch'):
             arch = variant.get('arch', 'gap')
             if arch == name or arch not in exp.variants:
@@ -148,9 +158,10 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     data_options: Dict[str, dict] = exp.get('data_options') or {}
     toy_root = (exp.get('toy_data') or {}).get('out_dir', 'data/toy')
 
-    def options(task: str, seed: int) -> List[str]:
+    def options(task: str, seed: int, variant: str) -> List[str]:
         merged = flatten(data_options.get(task, {}))
         merged.update(flatten(cfg_options.get(task, {})))
+        merged.update(flatten((exp.variants[variant].get('cfg_options') or {}).get(task, {})))
         merged['randomness.seed'] = seed
         return [f'{k}={v}'.replace('{toy_root}', toy_root) for k, v in merged.items()]
 
@@ -166,22 +177,22 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
                     runs.append(Run(variant, task, seed,
                                     tspec.config.format(variant=spec.get('arch', 'gap')),
                                     osp.join(base, task), list(tspec.metrics), tspec.kind,
-                                    options(task, seed) + [f'{init_key}=None'],
+                                    options(task, seed, variant) + [f'{init_key}=None'],
                                     from_scratch=True))
                 continue
             if exp.get('pretrain', False):
                 runs.append(Run(variant, 'pretrain', seed, spec.pretrain_config,
                                 osp.join(base, 'pretrain'), ['accuracy/top1'], 'cls',
-                                options('pretrain', seed)))
+                                options('pretrain', seed, variant)))
             for task, tspec in exp.tasks.items():
                 if tspec.kind == 'cls':  # evaluate the pretrained classifier itself
                     runs.append(Run(variant, task, seed, spec.pretrain_config,
                                     osp.join(base, task), list(tspec.metrics), 'cls',
-                                    options(task, seed), evaluate_only=True))
+                                    options(task, seed, variant), evaluate_only=True))
                     continue
                 runs.append(Run(variant, task, seed, tspec.config.format(variant=variant),
                                 osp.join(base, task), list(tspec.metrics), tspec.kind,
-                                options(task, seed),
+                                options(task, seed, variant),
                                 tspec.get('checkpoint_option',
                                           'model.backbone.init_cfg.checkpoint')))
     return runs

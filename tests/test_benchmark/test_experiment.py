@@ -80,6 +80,30 @@ def test_scratch_variant_runs_only_fine_tuning_with_gap_configs(tmp_path):
         load_experiment(_write(tmp_path, SCRATCH.replace("arch='gap'", "arch='gapp'")))
 
 
+
+def test_variant_cfg_options_reach_only_that_variants_runs_of_the_task(tmp_path):
+    """A variant's own cfg_options come after the experiment's (they win) and touch no other
+    variant and no other task; a task name that is not in the experiment is an error."""
+    text = (VALID.replace("gcp=dict(pretrain_config='b.py')",
+                          "gcp=dict(pretrain_config='b.py', cfg_options=dict(det=dict("
+                          "model=dict(backbone=dict(frozen_stages=-1)), optim_wrapper=dict("
+                          "optimizer=dict(lr=0.5)))))")
+            + "cfg_options = dict(det=dict(optim_wrapper=dict(optimizer=dict(lr=0.1))))\n")
+    runs = {r.name: r for r in expand_runs(load_experiment(_write(tmp_path, text)), '/w', [0])}
+    gcp, gap = runs['gcp/det/seed0'].cfg_options, runs['gap/det/seed0'].cfg_options
+    assert 'model.backbone.frozen_stages=-1' in gcp and 'optim_wrapper.optimizer.lr=0.5' in gcp
+    assert 'optim_wrapper.optimizer.lr=0.1' not in gcp
+    assert 'optim_wrapper.optimizer.lr=0.1' in gap
+    assert not any('frozen_stages' in o for o in gap)
+    assert not any('frozen_stages' in o for o in runs['gcp/pretrain/seed0'].cfg_options)
+    with pytest.raises(KeyError, match=r"variants.gcp.cfg_options.seg: no task 'seg'"):
+        load_experiment(_write(tmp_path, text.replace('cfg_options=dict(det=',
+                                                      'cfg_options=dict(seg=')))
+    with pytest.raises(TypeError, match='must be a dict'):
+        load_experiment(_write(tmp_path, VALID.replace(
+            "gcp=dict(pretrain_config='b.py')", "gcp=dict(pretrain_config='b.py', "
+            "cfg_options=dict(det='lr=0.5'))")))
+
 @pytest.mark.parametrize('task', ['coco', 'ade20k'])
 def test_scratch_trunk_is_randomly_initialised(task, repo_root, monkeypatch):
     """The toy preset's control builds its model with no checkpoint: the trunk's init_cfg is None,
