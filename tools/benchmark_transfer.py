@@ -22,7 +22,7 @@ import sys
 from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401
-from mmgcp.benchmark import load_experiment, run_benchmark
+from mmgcp.benchmark import check_toy_data, load_experiment, run_benchmark
 from mmgcp.benchmark.launchers import RecipeLauncher
 from mmgcp.benchmark.plan import LaunchSettings, annotate_results, plan_benchmark
 from mmgcp.utils import enable_benchmark_tensorboard
@@ -81,6 +81,10 @@ def parse_args():
 def main():
     args = parse_args()
     exp = load_experiment(args.experiment, args.options)
+    try:  # before anything is planned, generated or trained
+        check_toy_data(exp.get('toy_data'))
+    except FileExistsError as err:
+        sys.exit(f'error: {err}')
     if args.tensorboard:
         enable_benchmark_tensorboard(exp)
     name = osp.splitext(osp.basename(args.experiment))[0]

@@ -1,5 +1,6 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """The cross-task transfer benchmark: pretrain -> convert -> fine-tune -> evaluate -> report."""
+import json
 import os
 import os.path as osp
 import sys
@@ -30,10 +31,39 @@ class Progress:
         self.stream.flush()
 
 
+def check_toy_data(toy_data: Optional[dict]) -> None:
+    """Refuse, before anything is generated or trained, toy sets under ``toy_data['out_dir']``
+    that were made with other settings than the experiment's (e.g. by an older mmgcp): the
+    benchmark would otherwise train on them or stop half-way.
+
+    Raises:
+        FileExistsError: Naming each such set, what it has and how to go on.
+    """
+    if not toy_data:
+        return
+    from mmgcp.datasets.toy.writer import other_settings, toy_set_record
+    root = toy_data.get('out_dir', 'data/toy')
+    stale = {}
+    for name in ('cls', 'coco', 'ade20k'):
+        record = toy_set_record(name, dict(toy_data.get(name) or {}))
+        reason = other_settings(osp.join(root, name), record)
+        if reason is not None:
+            stale[osp.join(root, name)] = (f"{reason}; this experiment's: "
+                                           f"{json.dumps(record['params'])}")
+    if stale:
+        raise FileExistsError(
+            'toy sets made with other settings than this experiment asks for:\n' +
+            ''.join(f'  {path} {why}\n' for path, why in stale.items()) +
+            f"They are generated data: delete them (rm -rf {' '.join(stale)}) and run again, or "
+            'keep them and let the experiment write its own sets elsewhere (--options '
+            'toy_data.out_dir=DIR).')
+
+
 def prepare_toy_data(toy_data: dict, tools: ToolLauncher) -> None:
     """Generate the toy sets with ``tools/dataset_converters/make_toy_data.py`` (which skips sets
     that are already complete with the same settings)."""
     root = toy_data['out_dir']
+    check_toy_data(toy_data)
     for name in ('cls', 'coco', 'ade20k'):
         args = []
         for key, value in (toy_data.get(name) or {}).items():

@@ -75,3 +75,34 @@ def test_refuses_a_folder_without_marker_and_cleans_up_on_error(tmp_path, repo_r
     with pytest.raises(ValueError, match='num_classes'):
         make_toy_set('cls', str(out_dir), dict(SMALL, num_classes=1))
     assert sorted(os.listdir(out_dir)) == ['ade20k']
+
+
+def test_benchmark_refuses_toy_sets_made_otherwise_before_any_work(tmp_path, repo_root):
+    """A toy set left by an earlier version (other settings) stops the benchmark at once, with
+    the set, both settings and the two ways on; the set and the work dir are left as they were.
+    """
+    from mmgcp.benchmark import check_toy_data
+    out_dir = str(tmp_path / 'toy')
+    make_toy_set('coco', out_dir, SMALL)
+    same = dict(out_dir=out_dir, coco=dict(SMALL))
+    check_toy_data(same)  # the same settings, or sets not made yet: nothing to say
+    check_toy_data(dict(same, out_dir=str(tmp_path / 'none')))
+    check_toy_data(None)
+    with pytest.raises(FileExistsError) as err:
+        check_toy_data(dict(out_dir=out_dir, coco=dict(SMALL, num_val=3)))
+    message = str(err.value)
+    assert f'{out_dir}/coco was made with other settings' in message
+    assert '"num_val": 1' in message and '"num_val": 3' in message
+    assert f'rm -rf {out_dir}/coco' in message and 'toy_data.out_dir=DIR' in message
+
+    work_dir = tmp_path / 'bench'
+    done = subprocess.run(
+        [sys.executable, 'tools/benchmark_transfer.py', '--work-dir', str(work_dir), '--seeds',
+         '1', '--options', f'toy_data.out_dir={out_dir}'],
+        cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert 'error: toy sets made with other settings' in done.stderr
+    assert 'Traceback' not in done.stderr
+    assert not work_dir.exists() and sorted(os.listdir(out_dir)) == ['coco']
+    with open(osp.join(out_dir, 'coco', 'toy_data.json')) as f:
+        assert json.load(f)['params']['num_val'] == 1

@@ -50,6 +50,31 @@ def read_marker(target: str) -> Optional[Dict]:
         return None
 
 
+def toy_set_record(dataset: str, overrides: Dict) -> Dict:
+    """What the marker of a toy set made with these settings records: ``generator`` and
+    ``params`` (the generator's arguments: its defaults updated with ``overrides``, whose
+    ``num_train`` / ``num_val`` are given by their command-line names)."""
+    generator, train_key, val_key = GENERATORS[dataset]
+    overrides = dict(overrides)
+    overrides[train_key] = overrides.pop('num_train', None)
+    overrides[val_key] = overrides.pop('num_val', None)
+    return dict(generator=f'mmgcp.datasets.toy.{generator.__name__}',
+                params=resolve_params(generator, overrides))
+
+
+def other_settings(target: str, record: Dict) -> Optional[str]:
+    """Why the existing folder ``target`` is not the toy set ``record`` describes (None when it
+    is, or when there is no folder)."""
+    if not osp.exists(target):
+        return None
+    marker = read_marker(target)
+    if marker is None:
+        return f'has no {MARKER} (incomplete or not a toy set)'
+    if {k: marker.get(k) for k in record} != record:
+        return 'was made with other settings: ' + json.dumps(marker.get('params'))
+    return None
+
+
 def make_toy_set(dataset: str, out_dir: str, overrides: Dict, force: bool = False) -> str:
     """Generate one toy set at ``<out_dir>/<dataset>`` unless an identical one is there.
 
@@ -63,22 +88,17 @@ def make_toy_set(dataset: str, out_dir: str, overrides: Dict, force: bool = Fals
     Returns:
         str: ``'written'`` or ``'skipped'``.
     """
-    generator, train_key, val_key = GENERATORS[dataset]
-    overrides = dict(overrides)
-    overrides[train_key] = overrides.pop('num_train', None)
-    overrides[val_key] = overrides.pop('num_val', None)
-    params = resolve_params(generator, overrides)
+    generator = GENERATORS[dataset][0]
+    record = toy_set_record(dataset, overrides)
+    params = record['params']
     target = osp.abspath(osp.join(out_dir, dataset))
-    record = dict(generator=f'mmgcp.datasets.toy.{generator.__name__}', params=params)
 
     if osp.exists(target) and not force:
-        marker = read_marker(target)
-        if marker is not None and {k: marker.get(k) for k in record} == record:
+        reason = other_settings(target, record)
+        if reason is None:
             print(f'{target} exists and is complete ({params}); skipped. Pass --force to '
                   'generate it again.')
             return 'skipped'
-        reason = ('was made with other settings: ' + json.dumps(marker.get('params'))
-                  if marker is not None else f'has no {MARKER} (incomplete or not a toy set)')
         raise FileExistsError(f'{target} exists but {reason}. Pass --force to replace it, or '
                               'choose another --out-dir.')
 
