@@ -149,3 +149,59 @@ def test_scratch_trunk_is_randomly_initialised(task, repo_root, monkeypatch):
     _, gap = build(gap_run, 0, [f'{gap_run.checkpoint_option}=/nonexistent/trunk.pth'])
     with pytest.raises(FileNotFoundError, match='pretrained checkpoint'):
         gap.init_weights()
+
+
+def _lr_per_epoch(cfg, epochs: int, iters_per_epoch: int) -> list:
+    """The lr at the last iteration of every epoch, stepping the config's schedulers the way
+    mmengine's ParamSchedulerHook does (iteration-based ones every iteration, epoch-based ones
+    after every epoch)."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    optim = build_optim_wrapper(torch.nn.Linear(2, 2), cfg.optim_wrapper)
+    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optim.optimizer))
+                  for s in cfg.param_scheduler]
+    lrs = []
+    for _ in range(epochs):
+        for _ in range(iters_per_epoch):
+            for s in schedulers:
+                if not s.by_epoch:
+                    s.step()
+        lrs.append(optim.optimizer.param_groups[0]['lr'])
+        for s in schedulers:
+            if s.by_epoch:
+                s.step()
+    return lrs
+
+
+def test_toy_coco_runs_step_the_lr_once_before_both_validations(repo_root, monkeypatch):
+    """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epoch 8 of 10, validated
+    after epochs 9 and 10 (the plateau check compares two evaluations after the step); a longer
+    run set by --options (the README's) moves the step to its milestone and keeps it there."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+
+    import mmgcp  # noqa: F401
+    monkeypatch.chdir(repo_root)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+
+    def coco_cfg(overrides=None):
+        exp = load_experiment('configs/benchmark/toy.py', overrides)
+        run = next(r for r in expand_runs(exp, '/w', [0]) if r.name == 'scratch/coco/seed0')
+        cfg = Config.fromfile(run.config)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *run.cfg_options]).cfg_options)
+        return cfg
+
+    cfg = coco_cfg()
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.train_dataloader.batch_size == 2
+    assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval) == (
+        10, 9, 1)
+    lrs = _lr_per_epoch(cfg, 10, 32)
+    assert lrs[:8] == [pytest.approx(1e-3)] * 8 and lrs[8:] == [pytest.approx(1e-4)] * 2
+    longer = coco_cfg({'cfg_options.coco.train_cfg.max_epochs': 16,
+                       'cfg_options.coco.param_scheduler.1.milestones': [12]})
+    lrs = _lr_per_epoch(longer, 16, 32)
+    assert lrs[:12] == [pytest.approx(1e-3)] * 12 and lrs[12:] == [pytest.approx(1e-4)] * 4
