@@ -100,4 +100,3 @@ def run_from_args(args: argparse.Namespace, repo_root: str, python: str = sys.ex
     print(f"\nresults: {out['json']}, {out['csv']}, {out['md']}")
     for path in out['plots'] + out.get('robustness', []):
         print(f'output:  {path}')
-

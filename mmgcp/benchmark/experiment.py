@@ -103,10 +103,10 @@ def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
     for key in ('variants', 'tasks'):
         if not exp.get(key):
             raise KeyError(f'{path}: `{key}` is missing or empty ({EXPERIMENT_KEYS[key]}).')
+    known = set(exp.tasks) | ({'pretrain'} if exp.get('pretrain') else set())
     for name, variant in exp.variants.items():
         _check_keys(f'variants.{name}', variant, VARIANT_KEYS, path)
         for task, opts in (variant.get('cfg_options') or {}).items():
-            known = set(exp.get('tasks') or {}) | ({'pretrain'} if exp.get('pretrain') else set())
             if task not in known:
                 raise KeyError(f'{path}: variants.{name}.cfg_options.{task}: no task {task!r}; '
                                f'the tasks are {sorted(known)}.')

@@ -41,10 +41,10 @@ def check_toy_data(toy_data: Optional[dict]) -> None:
     """
     if not toy_data:
         return
-    from mmgcp.datasets.toy.writer import other_settings, toy_set_record
+    from mmgcp.datasets.toy.writer import GENERATORS, other_settings, toy_set_record
     root = toy_data.get('out_dir', 'data/toy')
     stale = {}
-    for name in ('cls', 'coco', 'ade20k'):
+    for name in GENERATORS:
         record = toy_set_record(name, dict(toy_data.get(name) or {}))
         reason = other_settings(osp.join(root, name), record)
         if reason is not None:
@@ -63,7 +63,6 @@ def prepare_toy_data(toy_data: dict, tools: ToolLauncher) -> None:
     """Generate the toy sets with ``tools/dataset_converters/make_toy_data.py`` (which skips sets
     that are already complete with the same settings)."""
     root = toy_data['out_dir']
-    check_toy_data(toy_data)
     for name in ('cls', 'coco', 'ade20k'):
         args = []
         for key, value in (toy_data.get(name) or {}).items():

@@ -3,7 +3,7 @@
 # CPU cores: 1-2 minutes per run).
 # Why AdamW: with SGD (lr 0.03 at 2 images per batch, cosine) the toy Mask R-CNN was far from done
 # after 8 epochs (bbox mAP 0.12 from the GAP trunk, 0.07 from scratch, still climbing); AdamW at lr
-# 1e-3 for the same 8 epochs reached 0.32 and 0.12 (2-point trials with the GAP trunk and from
+# 1e-3 for the same 8 epochs reached 0.32 and 0.12 (2-seed trials with the GAP trunk and from
 # scratch only, README "The main job"). lr 2e-3 here is that lr scaled to 4 images per batch.
 # The transfer benchmark (configs/benchmark/toy.py) fine-tunes at 2 images per batch, lr 1e-3,
 # and validates after epochs 9 and 10 (both after the lr step) on 64 validation images.
