@@ -176,8 +176,8 @@ def _lr_per_epoch(cfg, epochs: int, iters_per_epoch: int) -> list:
 
 
 def test_toy_coco_runs_step_the_lr_once_before_both_validations(repo_root, monkeypatch):
-    """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epoch 8 of 10, validated
-    after epochs 9 and 10 (the plateau check compares two evaluations after the step); a longer
+    """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epoch 12 of 16, validated
+    after epochs 15 and 16 (the plateau check compares two evaluations after the step); a longer
     run set by --options (the README's) moves the step to its milestone and keeps it there."""
     import argparse
 
@@ -198,10 +198,10 @@ def test_toy_coco_runs_step_the_lr_once_before_both_validations(repo_root, monke
     cfg = coco_cfg()
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.train_dataloader.batch_size == 2
     assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval) == (
-        10, 9, 1)
-    lrs = _lr_per_epoch(cfg, 10, 32)
-    assert lrs[:8] == [pytest.approx(1e-3)] * 8 and lrs[8:] == [pytest.approx(1e-4)] * 2
-    longer = coco_cfg({'cfg_options.coco.train_cfg.max_epochs': 16,
-                       'cfg_options.coco.param_scheduler.1.milestones': [12]})
-    lrs = _lr_per_epoch(longer, 16, 32)
+        16, 15, 1)
+    lrs = _lr_per_epoch(cfg, 16, 32)
     assert lrs[:12] == [pytest.approx(1e-3)] * 12 and lrs[12:] == [pytest.approx(1e-4)] * 4
+    longer = coco_cfg({'cfg_options.coco.train_cfg.max_epochs': 30,
+                       'cfg_options.coco.param_scheduler.1.milestones': [24]})
+    lrs = _lr_per_epoch(longer, 30, 32)
+    assert lrs[:24] == [pytest.approx(1e-3)] * 24 and lrs[24:] == [pytest.approx(1e-4)] * 6
