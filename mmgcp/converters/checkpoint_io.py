@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..version import __version__
+
 #: How many offending keys an error message lists.
 MAX_LISTED = 8
 
@@ -183,6 +185,57 @@ def check_against_config(state_dict: Dict[str, torch.Tensor], config: str,
     if hint:
         lines.append(f'  {hint}')
     raise CheckpointConversionError('\n'.join(lines))
+
+
+def refuse_same_file(src: str, dst: str) -> None:
+    """Raise before any work if ``dst`` is ``src`` itself (the conversion would overwrite it)."""
+    if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):
+        raise CheckpointConversionError(f'{src}: the destination is the source file itself; '
+                                        'write the converted checkpoint elsewhere.')
+
+
+def check_and_save(converted: Dict[str, torch.Tensor], info: dict, src: str, dst: str, *,
+                   converter: str, source_format_description: str, source_meta: dict,
+                   describe: Callable[[dict], str], backbone_only: bool = False,
+                   config: Optional[str] = None, cfg_options: Optional[dict] = None) -> dict:
+    """The converters' last step: keep the trunk only (when asked), check, write atomically.
+
+    Args:
+        converted (dict[str, Tensor]): The converted weights, in mmpretrain names.
+        info (dict): What the converter found (source format, architecture, ``config`` and
+            ``cfg_options`` the checkpoint fits); goes into the meta.
+        src (str): Source checkpoint, named in errors and the meta.
+        dst (str): Destination; gets ``{'state_dict': ..., 'meta': ...}``.
+        converter (str): The command line tool, recorded in the meta.
+        source_format_description (str): The source layout in words, recorded in the meta.
+        source_meta (dict): What the source file said about itself, recorded in the meta.
+        describe (Callable): One-line description of the converted model from ``info``.
+        backbone_only (bool): Write only the ``backbone.*`` keys. Defaults to False.
+        config (str, optional): Require the result to load strictly into this config's model
+            (only its ``backbone.*`` with ``backbone_only``). Defaults to None.
+        cfg_options (dict, optional): Overrides of ``config``. Defaults to None.
+
+    Returns:
+        dict: The ``meta`` written to ``dst``.
+    """
+    if backbone_only:
+        converted = type(converted)(
+            (k, v) for k, v in converted.items() if k.startswith('backbone.'))
+    if config is not None:
+        options = ' '.join(info['cfg_options'])
+        hint = (f"The checkpoint's own config: {info['config']}"
+                + (f' --cfg-options {options}' if options else ''))
+        check_against_config(converted, config, cfg_options, backbone_only=backbone_only,
+                             src=src, found=describe(info), hint=hint + '.')
+    meta = dict(
+        converter=f'mmgcp {__version__} {converter}',
+        source_file=osp.abspath(src),
+        source_format_description=source_format_description,
+        **info,
+        backbone_only=backbone_only,
+        source_meta=source_meta)
+    save_checkpoint_atomic(dict(state_dict=converted, meta=meta), dst)
+    return meta
 
 
 def run_conversion(convert: Callable[..., dict], src: str, dst: str, source: str,

@@ -17,19 +17,17 @@ Output: ``backbone.*`` of :class:`mmgcp.models.DenseTokenViT` and ``head.*`` of
 dropcov_8xb128_in1k.py``.
 """
 import math
-import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from ..version import __version__
 from .checkpoint_io import (
     CheckpointConversionError,
-    check_against_config,
+    check_and_save,
     format_keys,
     load_source_checkpoint,
-    save_checkpoint_atomic,
+    refuse_same_file,
 )
 
 SOURCE_FORMAT = ('dropcov-vit', "DropCov's Transformers/main.py (timm): visual_tokens.tokens.*, "
@@ -337,26 +335,11 @@ def convert_checkpoint(src: str, dst: str, weights: str = 'auto', num_heads: Opt
     Returns:
         dict: The ``meta`` written to ``dst``.
     """
-    if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):
-        raise CheckpointConversionError(f'{src}: the destination is the source file itself; '
-                                        'write the converted checkpoint elsewhere.')
+    refuse_same_file(src, dst)
     checkpoint = load_source_checkpoint(src, allow_pickle=allow_pickle)
     state_dict, source_meta = select_state_dict(checkpoint, weights, src)
     converted, info = convert_state_dict(state_dict, num_heads, src)
-    if backbone_only:
-        converted = OrderedDict((k, v) for k, v in converted.items() if k.startswith('backbone.'))
-    if config is not None:
-        options = ' '.join(info['cfg_options'])
-        hint = (f"The checkpoint's own config: {info['config']}"
-                + (f' --cfg-options {options}' if options else ''))
-        check_against_config(converted, config, cfg_options, backbone_only=backbone_only,
-                             src=src, found=describe(info), hint=hint + '.')
-    meta = dict(
-        converter=f'mmgcp {__version__} tools/model_converters/dropcov_vit2mmpretrain.py',
-        source_file=osp.abspath(src),
-        source_format_description=SOURCE_FORMAT[1],
-        **info,
-        backbone_only=backbone_only,
-        source_meta=source_meta)
-    save_checkpoint_atomic(dict(state_dict=converted, meta=meta), dst)
-    return meta
+    return check_and_save(
+        converted, info, src, dst, converter='tools/model_converters/dropcov_vit2mmpretrain.py',
+        source_format_description=SOURCE_FORMAT[1], source_meta=source_meta, describe=describe,
+        backbone_only=backbone_only, config=config, cfg_options=cfg_options)

@@ -22,20 +22,18 @@ ResNet that the shapes imply, then renamed to mmgcp's configs: ``backbone.*`` (m
 ``neck.attention.conv`` (:class:`GCPNeck` / :class:`DropCovNeck`) and ``head.fc``
 (``LinearClsHead``).
 """
-import os.path as osp
 import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from ..version import __version__
 from .checkpoint_io import (
     CheckpointConversionError,
-    check_against_config,
+    check_and_save,
     format_keys,
     load_source_checkpoint,
-    save_checkpoint_atomic,
+    refuse_same_file,
 )
 
 #: Source layouts and how to recognise them.
@@ -401,27 +399,12 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'auto', backbone_only: boo
     Returns:
         dict: The ``meta`` written to ``dst``.
     """
-    if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):
-        raise CheckpointConversionError(f'{src}: the destination is the source file itself; '
-                                        'write the converted checkpoint elsewhere.')
+    refuse_same_file(src, dst)
     checkpoint = load_source_checkpoint(src, allow_pickle=allow_pickle)
     state_dict, source_meta = unwrap_state_dict(checkpoint, src)
     converted, info = convert_state_dict(state_dict, fmt=fmt, src=src)
-    if backbone_only:
-        converted = OrderedDict((k, v) for k, v in converted.items() if k.startswith('backbone.'))
-    if config is not None:
-        options = ' '.join(info['cfg_options'])
-        hint = (f"The checkpoint's own config: {info['config']}"
-                + (f' --cfg-options {options}' if options else ''))
-        check_against_config(converted, config, cfg_options, backbone_only=backbone_only,
-                             src=src, found=describe(info), hint=hint + '.')
-
-    meta = dict(
-        converter=f'mmgcp {__version__} tools/model_converters/gcp2mmpretrain.py',
-        source_file=osp.abspath(src),
+    return check_and_save(
+        converted, info, src, dst, converter='tools/model_converters/gcp2mmpretrain.py',
         source_format_description=SOURCE_FORMATS[info['source_format']],
-        **info,
-        backbone_only=backbone_only,
-        source_meta=source_meta)
-    save_checkpoint_atomic(dict(state_dict=converted, meta=meta), dst)
-    return meta
+        source_meta=source_meta, describe=describe, backbone_only=backbone_only, config=config,
+        cfg_options=cfg_options)
