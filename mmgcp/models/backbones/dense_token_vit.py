@@ -18,6 +18,8 @@ from torch import Tensor
 
 from mmgcp.registry import MODELS
 
+from ..utils import check_rates
+
 #: Published sizes: width, depth, attention heads, MLP ratio (``transformer.py``).
 ARCH_SETTINGS: Dict[str, dict] = {
     'tiny': dict(embed_dims=240, num_layers=12, num_heads=4, mlp_ratio=2.5),
@@ -243,10 +245,8 @@ class DenseTokenViT(BaseModule):
         num_layers = self.arch_settings['num_layers']
         if out_type not in OUT_TYPES:
             raise ValueError(f"out_type must be one of {OUT_TYPES}, got '{out_type}'.")
-        for name, rate in (('drop_rate', drop_rate), ('attn_drop_rate', attn_drop_rate),
-                           ('drop_path_rate', drop_path_rate)):
-            if not 0 <= rate < 1:
-                raise ValueError(f'{name} must be in [0, 1), got {rate}.')
+        check_rates(drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                    drop_path_rate=drop_path_rate)
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         self.out_indices = []

@@ -7,6 +7,8 @@ from mmpretrain.models.heads import LinearClsHead
 
 from mmgcp.registry import MODELS
 
+from ..utils import check_rates
+
 
 @MODELS.register_module()
 class DropoutLinearClsHead(LinearClsHead):
@@ -21,8 +23,7 @@ class DropoutLinearClsHead(LinearClsHead):
 
     def __init__(self, num_classes: int, in_channels: int, dropout_rate: float = 0.2, **kwargs):
         super().__init__(num_classes=num_classes, in_channels=in_channels, **kwargs)
-        if not 0 <= dropout_rate < 1:
-            raise ValueError(f'dropout_rate must be in [0, 1), got {dropout_rate}.')
+        check_rates(dropout_rate=dropout_rate)
         self.dropout = nn.Dropout(dropout_rate)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:

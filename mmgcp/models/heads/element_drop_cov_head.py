@@ -8,6 +8,8 @@ from mmpretrain.models.heads import ClsHead
 from mmgcp.ops import NonFiniteRecord, cross_covariance
 from mmgcp.registry import MODELS
 
+from ..utils import check_rates
+
 
 @MODELS.register_module()
 class ElementDropCovClsHead(ClsHead):
@@ -47,9 +49,7 @@ class ElementDropCovClsHead(ClsHead):
                  init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02),
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
-        for name, rate in (('qk_dropout', qk_dropout), ('cov_dropout', cov_dropout)):
-            if not 0 <= rate < 1:
-                raise ValueError(f'{name} must be in [0, 1), got {rate}.')
+        check_rates(qk_dropout=qk_dropout, cov_dropout=cov_dropout)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.num_heads = num_heads

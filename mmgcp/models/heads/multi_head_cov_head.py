@@ -10,6 +10,8 @@ from torch import Tensor
 from mmgcp.ops import NonFiniteRecord, cross_covariance
 from mmgcp.registry import MODELS
 
+from ..utils import check_rates
+
 
 def head_cross_covariance(q: Tensor, k: Tensor) -> Tensor:
     """Per-head cross-covariance centred by one scalar per head, as the published code does.
@@ -75,9 +77,7 @@ class MultiHeadCovClsHead(ClsHead):
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.),
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
-        for name, rate in (('token_drop', token_drop), ('cov_dropout', cov_dropout)):
-            if not 0 <= rate < 1:
-                raise ValueError(f'{name} must be in [0, 1), got {rate}.')
+        check_rates(token_drop=token_drop, cov_dropout=cov_dropout)
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.num_heads = num_heads

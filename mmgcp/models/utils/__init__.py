@@ -1,4 +1,5 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
+from .checks import check_rates
 from .eca import ECA
 from .pretrained_checked import PretrainedChecked, check_checkpoint_exists, resize_pos_embed
 from .second_order import (
@@ -12,5 +13,6 @@ from .second_order import (
 
 __all__ = [
     'PretrainedChecked', 'check_checkpoint_exists', 'resize_pos_embed', 'ECA', 'POST_NORMS',
-    'MATRIX_POST_NORMS', 'PRE_NORMS', 'check_norm', 'normalized_covariance', 'signed_sqrt_l2'
+    'MATRIX_POST_NORMS', 'PRE_NORMS', 'check_norm', 'normalized_covariance', 'signed_sqrt_l2',
+    'check_rates'
 ]
