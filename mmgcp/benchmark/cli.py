@@ -97,6 +97,8 @@ def run_from_args(args: argparse.Namespace, repo_root: str, python: str = sys.ex
     if out['comparisons']:
         print('\nPaired comparisons (variant - baseline, per seed; 95% CI, paired t-test)\n')
         print(out['comparison_table'])
+    if out.get('plateau_summary'):
+        print('\n' + out['plateau_summary'])
     print(f"\nresults: {out['json']}, {out['csv']}, {out['md']}")
     for path in out['plots'] + out.get('robustness', []):
         print(f'output:  {path}')

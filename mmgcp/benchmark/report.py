@@ -146,6 +146,63 @@ def plateau_check(runs: List[Run], rows: List[dict], tolerance: float = 0.05) ->
     return checks
 
 
+def plateau_of_means(runs: List[Run], checks: List[dict],
+                     tolerance: float = 0.05) -> List[dict]:
+    """The plateau check of the table's entries: the same test as :func:`plateau_check` on the
+    mean over seeds of the last two evaluations, per variant, task and metric (only where every
+    seed of that variant and task has a check).
+
+    Returns:
+        list[dict]: ``variant``, ``task``, ``metric``, ``n`` (seeds), ``last`` and ``previous``
+        (means over seeds), ``change`` (relative) and ``plateau`` (bool).
+    """
+    by_name = {run.name: run for run in runs}
+    seeds: Dict[tuple, int] = {}
+    for run in runs:
+        if not run.evaluate_only:
+            for metric in run.metrics:
+                key = (run.variant, run.task, metric)
+                seeds[key] = seeds.get(key, 0) + 1
+    groups: Dict[tuple, List[dict]] = OrderedDict()
+    for check in checks:
+        run = by_name[check['run']]
+        groups.setdefault((run.variant, run.task, check['metric']), []).append(check)
+    means = []
+    for (variant, task, metric), group in groups.items():
+        if len(group) != seeds[(variant, task, metric)]:
+            continue
+        previous = sum(c['previous'] for c in group) / len(group)
+        last = sum(c['last'] for c in group) / len(group)
+        change = abs(last - previous) / abs(last) if last else (0.0 if last == previous
+                                                                 else float('inf'))
+        means.append(dict(variant=variant, task=task, metric=metric, n=len(group), last=last,
+                          previous=previous, change=round(change, 4),
+                          plateau=change < tolerance))
+    return means
+
+
+def plateau_summary(plateaus: List[dict], plateau_means: List[dict]) -> str:
+    """The plateau checks in words: how many run metrics (and seed means) settled, which not."""
+    not_settled = [p for p in plateaus if not p['plateau']]
+    lines = [f'Plateau (validation metric changed < 5% over the last two evaluations): '
+             f'{len(plateaus) - len(not_settled)}/{len(plateaus)} run metrics'
+             + (': not settled: ' + ', '.join(
+                 f"{p['run']} {p['metric']} ({100 * p['change']:.0f}%)" for p in not_settled)
+                if not_settled else '')]
+    if plateau_means:
+        unsettled = [p for p in plateau_means if not p['plateau']]
+        largest = max(plateau_means, key=lambda p: p['change'])
+        lines.append(
+            "Plateau of the seed means (the table's entries, same test): "
+            f'{len(plateau_means) - len(unsettled)}/{len(plateau_means)} settled'
+            + (': not settled: ' + ', '.join(
+                f"{p['variant']}/{p['task']} {p['metric']} ({100 * p['change']:.0f}%)"
+                for p in unsettled) if unsettled else '')
+            + f"; largest change {100 * largest['change']:.1f}% ({largest['variant']}/"
+            f"{largest['task']} {largest['metric']})")
+    return '\n'.join(lines)
+
+
 def _scratch_variant(meta: dict) -> Optional[str]:
     variants = meta.get('variants') or {}
     return next((name for name, spec in variants.items() if spec.get('from_scratch')), None)
@@ -171,34 +228,32 @@ def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
                                    comparison_pairs(variants, baseline, _scratch_variant(meta)))
     comp_table = comparison_table(comparisons)
     plateaus = plateau_check(runs, rows)
+    plateau_means = plateau_of_means(runs, plateaus)
     os.makedirs(work_dir, exist_ok=True)
     paths = dict(json=osp.join(work_dir, 'results.json'), csv=osp.join(work_dir, 'results.csv'),
                  md=osp.join(work_dir, 'results.md'))
     with open(paths['json'], 'w') as f:
         json.dump(dict(meta=meta, runs=rows, summary=summary, comparisons=comparisons,
-                       plateau=plateaus), f, indent=2)
+                       plateau=plateaus, plateau_means=plateau_means), f, indent=2)
     fields = list(OrderedDict.fromkeys(k for row in rows for k in row))
     with open(paths['csv'], 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    not_settled = [p for p in plateaus if not p['plateau']]
     with open(paths['md'], 'w') as f:
         f.write(table + '\n')
         if comparisons:
             f.write('\nPaired by seed (variant - baseline); 95% CI of the mean difference '
                     '(Student t, n-1 dof), two-sided paired t-test:\n\n' + comp_table + '\n')
         if plateaus:
-            f.write(f'\nPlateau (validation metric changed < 5% over the last two '
-                    f'evaluations): {len(plateaus) - len(not_settled)}/{len(plateaus)} run '
-                    'metrics' + (': not settled: ' + ', '.join(
-                        f"{p['run']} {p['metric']} ({100 * p['change']:.0f}%)"
-                        for p in not_settled) if not_settled else '') + '\n')
+            f.write('\n' + plateau_summary(plateaus, plateau_means) + '\n')
     paths['table'] = table
     paths['comparison_table'] = comp_table
     paths['summary'] = summary
     paths['comparisons'] = comparisons
     paths['plateau'] = plateaus
+    paths['plateau_means'] = plateau_means
+    paths['plateau_summary'] = plateau_summary(plateaus, plateau_means) if plateaus else ''
     return paths
 
 
