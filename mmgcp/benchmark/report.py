@@ -122,6 +122,13 @@ def comparison_table(comparisons: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def _relative_change(previous: float, last: float) -> float:
+    """``|last - previous| / |last|`` (0 for two zeros, inf from zero to a value)."""
+    if last:
+        return abs(last - previous) / abs(last)
+    return 0.0 if last == previous else float('inf')
+
+
 def plateau_check(runs: List[Run], rows: List[dict], tolerance: float = 0.05) -> List[dict]:
     """Did each finished run's validation metric settle? For every run and metric with at least
     two validations: ``|last - previous| < tolerance * |last|``.
@@ -139,8 +146,7 @@ def plateau_check(runs: List[Run], rows: List[dict], tolerance: float = 0.05) ->
             if len(curve) < 2:
                 continue
             previous, last = curve[-2][1], curve[-1][1]
-            change = abs(last - previous) / abs(last) if last else (0.0 if last == previous
-                                                                     else float('inf'))
+            change = _relative_change(previous, last)
             checks.append(dict(run=run.name, metric=metric, last=last, previous=previous,
                                change=round(change, 4), plateau=change < tolerance))
     return checks
@@ -173,8 +179,7 @@ def plateau_of_means(runs: List[Run], checks: List[dict],
             continue
         previous = sum(c['previous'] for c in group) / len(group)
         last = sum(c['last'] for c in group) / len(group)
-        change = abs(last - previous) / abs(last) if last else (0.0 if last == previous
-                                                                 else float('inf'))
+        change = _relative_change(previous, last)
         means.append(dict(variant=variant, task=task, metric=metric, n=len(group), last=last,
                           previous=previous, change=round(change, 4),
                           plateau=change < tolerance))
@@ -229,6 +234,7 @@ def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
     comp_table = comparison_table(comparisons)
     plateaus = plateau_check(runs, rows)
     plateau_means = plateau_of_means(runs, plateaus)
+    summary_text = plateau_summary(plateaus, plateau_means) if plateaus else ''
     os.makedirs(work_dir, exist_ok=True)
     paths = dict(json=osp.join(work_dir, 'results.json'), csv=osp.join(work_dir, 'results.csv'),
                  md=osp.join(work_dir, 'results.md'))
@@ -245,15 +251,15 @@ def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
         if comparisons:
             f.write('\nPaired by seed (variant - baseline); 95% CI of the mean difference '
                     '(Student t, n-1 dof), two-sided paired t-test:\n\n' + comp_table + '\n')
-        if plateaus:
-            f.write('\n' + plateau_summary(plateaus, plateau_means) + '\n')
+        if summary_text:
+            f.write('\n' + summary_text + '\n')
     paths['table'] = table
     paths['comparison_table'] = comp_table
     paths['summary'] = summary
     paths['comparisons'] = comparisons
     paths['plateau'] = plateaus
     paths['plateau_means'] = plateau_means
-    paths['plateau_summary'] = plateau_summary(plateaus, plateau_means) if plateaus else ''
+    paths['plateau_summary'] = summary_text
     return paths
 
 
