@@ -175,10 +175,11 @@ def _lr_per_epoch(cfg, epochs: int, iters_per_epoch: int) -> list:
     return lrs
 
 
-def test_toy_coco_runs_step_the_lr_once_before_both_validations(repo_root, monkeypatch):
-    """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epoch 12 of 16, validated
-    after epochs 15 and 16 (the plateau check compares two evaluations after the step); a longer
-    run set by --options (the README's) moves the step to its milestone and keeps it there."""
+def test_toy_coco_runs_step_the_lr_twice_and_validate_the_last_two_epochs(repo_root,
+                                                                           monkeypatch):
+    """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epochs 12 and 15 of 16
+    (mmdet's 1x shape), validated after epochs 15 and 16 (the plateau check compares those two);
+    a longer run set by --options moves the steps to its milestones and keeps them there."""
     import argparse
 
     from mmengine.config import Config, DictAction
@@ -200,8 +201,37 @@ def test_toy_coco_runs_step_the_lr_once_before_both_validations(repo_root, monke
     assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval) == (
         16, 15, 1)
     lrs = _lr_per_epoch(cfg, 16, 32)
-    assert lrs[:12] == [pytest.approx(1e-3)] * 12 and lrs[12:] == [pytest.approx(1e-4)] * 4
+    assert lrs == [pytest.approx(1e-3)] * 12 + [pytest.approx(1e-4)] * 3 + [pytest.approx(1e-5)]
     longer = coco_cfg({'cfg_options.coco.train_cfg.max_epochs': 30,
-                       'cfg_options.coco.param_scheduler.1.milestones': [24]})
+                       'cfg_options.coco.param_scheduler.1.milestones': [24, 28]})
     lrs = _lr_per_epoch(longer, 30, 32)
-    assert lrs[:24] == [pytest.approx(1e-3)] * 24 and lrs[24:] == [pytest.approx(1e-4)] * 6
+    assert lrs == ([pytest.approx(1e-3)] * 24 + [pytest.approx(1e-4)] * 4
+                   + [pytest.approx(1e-5)] * 2)
+
+
+def test_toy_ade20k_validates_128_images_with_the_last_two_evaluations_on_the_lr_tail(
+        repo_root, monkeypatch):
+    """The toy preset's ADE20K fine-tuning: 288 iterations of SGD with the poly lr decaying to
+    the end, validated every 80 iterations and at the end (80, 160, 240, 288) on 128 images, 8
+    per batch; at iteration 240, where the plateau check's window starts, the lr is down to a
+    fifth of its start."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+
+    import mmgcp  # noqa: F401
+    monkeypatch.chdir(repo_root)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    exp = load_experiment('configs/benchmark/toy.py')
+    assert exp.toy_data.ade20k.num_val == 128
+    run = next(r for r in expand_runs(exp, '/w', [0]) if r.name == 'scratch/ade20k/seed0')
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *run.cfg_options]).cfg_options)
+    assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (288, 80)
+    assert cfg.train_cfg.get('val_begin', 1) <= 80
+    assert cfg.val_dataloader.batch_size == cfg.test_dataloader.batch_size == 8
+    lrs = _lr_per_epoch(cfg, 18, 16)  # the lr every 16 iterations
+    start = cfg.optim_wrapper.optimizer.lr
+    assert lrs[14] == pytest.approx(0.2 * start, rel=0.02)  # iteration 240
+    assert lrs[17] < 0.01 * start

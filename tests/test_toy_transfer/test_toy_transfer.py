@@ -130,6 +130,14 @@ def test_toy_segmentation_fine_tunes_gcp_trunk_and_head_and_evaluates_with_iou_m
     # pixel accuracy above chance over 4 classes: the fine-tuned model has learned something
     assert metrics['aAcc'] > 25.0
     assert metrics['mIoU'] == pytest.approx(_last_val_metrics(work)['mIoU'], abs=1e-2)
+    # the config evaluates 8 images per batch; one by one gives the same numbers
+    out_one = str(tmp_path / 'seg_metrics_bs1.json')
+    tool_runner(['tools/test.py', SEG_CONFIG, checkpoint, '--work-dir', work, '--out', out_one,
+                 '--cfg-options', *_seg_options(data, toy_gcp_checkpoint, iters),
+                 'test_dataloader.batch_size=1'], env=ENV)
+    one_by_one = json.load(open(out_one))
+    for key in ('mIoU', 'aAcc', 'mAcc'):
+        assert one_by_one[key] == pytest.approx(metrics[key], abs=1e-2)
     print(f'toy UperNet (GCP trunk + CovUPerHead): {metrics}')
 
 
