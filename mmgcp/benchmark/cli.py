@@ -12,6 +12,7 @@ from mmgcp.utils import enable_benchmark_tensorboard
 from .experiment import load_experiment
 from .launchers import RecipeLauncher
 from .plan import LaunchSettings, annotate_results, plan_benchmark
+from .settings import StaleRunsError
 from .transfer import check_toy_data, run_benchmark
 
 
@@ -79,7 +80,7 @@ def run_from_args(args: argparse.Namespace, repo_root: str, python: str = sys.ex
             run_on_slurm(exp, work_dir, plan, settings, repo_root,
                          retry_failed=not args.no_retry_failed, wait=args.wait,
                          poll_s=args.poll_interval)
-        except SlurmError as err:
+        except (SlurmError, StaleRunsError) as err:
             sys.exit(f'error: {err}')
         annotate_results(work_dir, plan)
         return
@@ -88,9 +89,12 @@ def run_from_args(args: argparse.Namespace, repo_root: str, python: str = sys.ex
     # options (--auto-scale-lr) goes through the recipe launcher's subprocesses instead.
     if any(entry.get('extra_cfg_options') for entry in plan['runs']):
         workers = 0
-    out = run_benchmark(exp, work_dir, seeds, tools,
-                        retry_failed=not args.no_retry_failed, workers=workers,
-                        profile=args.profile)
+    try:
+        out = run_benchmark(exp, work_dir, seeds, tools,
+                            retry_failed=not args.no_retry_failed, workers=workers,
+                            profile=args.profile)
+    except StaleRunsError as err:
+        sys.exit(f'error: {err}')
     annotate_results(work_dir, plan)
     print(f'\nCross-task transfer ({exp.get("preset", name)}, seeds={args.seeds})\n')
     print(out['table'])

@@ -46,6 +46,10 @@ class Run:
         evaluate_only (bool): Only evaluate the pretrained classifier (``kind='cls'`` tasks).
         from_scratch (bool): Fine-tune from random initialisation: no checkpoint is loaded (the
             trunk's ``init_cfg`` is set to None in ``cfg_options``).
+        inputs (dict): What else the run's result depends on: the experiment's toy data
+            settings and the variant's pretraining config or checkpoint.
+        settings (dict, optional): Everything the result depends on, as recorded in the run's
+            status file (:func:`mmgcp.benchmark.settings.attach_settings`).
     """
     variant: str
     task: str
@@ -58,6 +62,8 @@ class Run:
     checkpoint_option: Optional[str] = None
     evaluate_only: bool = False
     from_scratch: bool = False
+    inputs: Dict[str, object] = field(default_factory=dict)
+    settings: Optional[Dict[str, object]] = None
 
     @property
     def name(self) -> str:
@@ -157,6 +163,8 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     cfg_options: Dict[str, dict] = exp.get('cfg_options') or {}
     data_options: Dict[str, dict] = exp.get('data_options') or {}
     toy_root = (exp.get('toy_data') or {}).get('out_dir', 'data/toy')
+    toy_data = exp.get('toy_data')
+    toy_data = toy_data.to_dict() if hasattr(toy_data, 'to_dict') else toy_data
 
     def options(task: str, seed: int, variant: str) -> List[str]:
         merged = flatten(data_options.get(task, {}))
@@ -178,21 +186,25 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
                                     tspec.config.format(variant=spec.get('arch', 'gap')),
                                     osp.join(base, task), list(tspec.metrics), tspec.kind,
                                     options(task, seed, variant) + [f'{init_key}=None'],
-                                    from_scratch=True))
+                                    from_scratch=True, inputs=dict(toy_data=toy_data)))
                 continue
+            inputs = dict(toy_data=toy_data, pretrain_config=spec.get('pretrain_config'),
+                          checkpoint=spec.get('checkpoint'))
             if exp.get('pretrain', False):
                 runs.append(Run(variant, 'pretrain', seed, spec.pretrain_config,
                                 osp.join(base, 'pretrain'), ['accuracy/top1'], 'cls',
-                                options('pretrain', seed, variant)))
+                                options('pretrain', seed, variant), inputs=inputs))
             for task, tspec in exp.tasks.items():
                 if tspec.kind == 'cls':  # evaluate the pretrained classifier itself
                     runs.append(Run(variant, task, seed, spec.pretrain_config,
                                     osp.join(base, task), list(tspec.metrics), 'cls',
-                                    options(task, seed, variant), evaluate_only=True))
+                                    options(task, seed, variant), evaluate_only=True,
+                                    inputs=inputs))
                     continue
                 runs.append(Run(variant, task, seed, tspec.config.format(variant=variant),
                                 osp.join(base, task), list(tspec.metrics), tspec.kind,
                                 options(task, seed, variant),
                                 tspec.get('checkpoint_option',
-                                          'model.backbone.init_cfg.checkpoint')))
+                                          'model.backbone.init_cfg.checkpoint'),
+                                inputs=inputs))
     return runs

@@ -177,6 +177,20 @@ def _parsed_config(path: str) -> Config:
     return _PARSED[key]
 
 
+def run_config(run: Run, repo_root: str = '') -> Config:
+    """The run's config with its ``cfg_options`` merged, as the tools will see it (each file is
+    parsed once per process; the modules it names are not imported).
+
+    Args:
+        run (Run): The run.
+        repo_root (str): What a relative ``run.config`` is relative to. Defaults to the current
+            directory.
+    """
+    cfg = copy.deepcopy(_parsed_config(osp.join(repo_root, run.config)))
+    cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
+    return cfg
+
+
 def _world_size(run_name: str, gpus: int, settings: LaunchSettings) -> dict:
     """Processes, nodes and lr scaling of a run whose recipe asks for ``gpus`` GPUs."""
     if settings.device == 'cpu':  # CPU recipes: one process per recipe GPU
@@ -281,8 +295,7 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
                           'config\'s pretrain_config / tasks.*.config).')
             plan_runs.append(entry)
             continue
-        cfg = copy.deepcopy(_parsed_config(config_path))
-        cfg.merge_from_dict(parse_cfg_options(run.cfg_options))
+        cfg = run_config(run, repo_root)
         for item in required_inputs(cfg, ('test', ) if run.evaluate_only else
                                     ('train', 'val', 'test')):
             how = HOW_TO_GET.get(item['dataset'], 'the {dataset} data set; see its library\'s '

@@ -14,6 +14,7 @@ import torch
 from mmgcp.utils import check_data, find_resumable_checkpoint, log_tail
 
 from .experiment import Run
+from .plan import run_config
 
 STATUS_FILE = 'status.json'
 
@@ -28,7 +29,9 @@ def read_status(run: Run) -> dict:
 
 
 def write_status(run: Run, status: dict) -> None:
-    """Write the run's status atomically."""
+    """Write the run's status atomically, with the run's settings when they are attached."""
+    if run.settings is not None:
+        status = dict(status, settings=run.settings)
     os.makedirs(run.work_dir, exist_ok=True)
     tmp = osp.join(run.work_dir, STATUS_FILE + '.tmp')
     with open(tmp, 'w') as f:
@@ -137,19 +140,6 @@ def last_checkpoint(work_dir: str) -> Optional[str]:
     with open(marker) as f:
         path = f.read().strip()
     return path if osp.isfile(path) else None
-
-
-def run_config(run: Run):
-    """The run's config with its ``cfg_options`` merged, as the tools will see it."""
-    import argparse
-
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(run.config)
-    if run.cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *run.cfg_options]).cfg_options)
-    return cfg
 
 
 def check_runs_data(runs: List[Run]) -> None:

@@ -32,6 +32,7 @@ from .launchers import RecipeLauncher
 from .plan import LaunchSettings, read_plan
 from .report import plot_results, write_results
 from .runner import ToolLauncher, execute_run, read_status, write_status
+from .settings import attach_settings, check_settings
 
 JOBS_FILE = 'jobs.json'
 #: Slurm job states in which a job may still run.
@@ -269,10 +270,12 @@ def run_on_slurm(exp: Config, work_dir: str, plan: dict, settings: LaunchSetting
         when some runs ended, the report paths and table of :func:`write_results`.
     """
     partition = check_partition(settings.partition)
+    runs = expand_runs(exp, work_dir, plan['seeds'])
+    attach_settings(runs, repo_root)
+    check_settings(runs, work_dir)  # a run made with other settings is not reused
     slurm_dir = osp.join(work_dir, 'slurm')
     os.makedirs(osp.join(slurm_dir, 'scripts'), exist_ok=True)
     exp.dump(osp.join(slurm_dir, 'experiment.py'))
-    runs = expand_runs(exp, work_dir, plan['seeds'])
     entries = {r['name']: r for r in plan['runs']}
     jobs = _read_jobs(work_dir)
     states = collect(runs, plan, jobs)
@@ -381,6 +384,7 @@ def run_job(work_dir: str, name: str, repo_root: str) -> int:
         print(f'{name} is not a run of {work_dir}/plan.json', file=sys.stderr)
         return 1
     run = runs[name]
+    attach_settings([run], repo_root)
     tools = RecipeLauncher(repo_root, plan, settings)
     pretrained = None
     if run.task != 'pretrain' and not run.from_scratch:

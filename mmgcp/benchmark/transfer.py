@@ -12,6 +12,7 @@ from mmengine.config import Config
 from .experiment import Run, expand_runs
 from .report import plot_results, write_results
 from .runner import ToolLauncher, execute_run, extract_backbone, read_status, write_status
+from .settings import attach_settings, check_settings
 
 
 class Progress:
@@ -182,11 +183,13 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], tools: ToolLaunc
         dict: Paths of the written files, the Markdown tables, the summary and comparisons.
     """
     os.makedirs(work_dir, exist_ok=True)
+    runs = expand_runs(exp, work_dir, seeds)
+    attach_settings(runs, tools.repo_root)
+    check_settings(runs, work_dir)  # a run made with other settings is not reused
     if exp.get('toy_data'):
         from .inprocess import InProcessLauncher
         prepare_toy_data(exp.toy_data,
                          InProcessLauncher(tools.repo_root) if workers >= 1 else tools)
-    runs = expand_runs(exp, work_dir, seeds)
     from .runner import check_runs_data
     check_runs_data(runs)  # one clear error before any work when data is missing
     progress = Progress(len(runs))

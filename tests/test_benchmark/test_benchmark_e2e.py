@@ -177,3 +177,13 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stderr.count('skipped (done before)') == len(EXPECTED)
     assert {k: _status(work, k[0], k[1], k[2])['finished'] for k in rows} == finished
+
+    # 6. With another budget the finished runs it touches are refused before any work, not
+    # reported as if they had run with it; nothing is started or changed.
+    changed = subprocess.run(cmd + ['cfg_options.ade20k.train_cfg.max_iters=6'], cwd=repo_root,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert changed.returncode != 0
+    assert 'error: 4 run(s) in' in changed.stderr
+    assert '-train_cfg.max_iters=4; +train_cfg.max_iters=6' in changed.stderr
+    assert 'skipped (done before)' not in changed.stderr
+    assert {k: _status(work, k[0], k[1], k[2])['finished'] for k in rows} == finished
