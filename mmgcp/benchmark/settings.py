@@ -14,6 +14,7 @@ from typing import Dict, List
 
 from .experiment import Run, flatten
 from .plan import run_config
+from .runner import read_status
 
 
 class StaleRunsError(FileExistsError):
@@ -65,7 +66,6 @@ def check_settings(runs: List[Run], work_dir: str) -> None:
     Raises:
         StaleRunsError: Listing the runs, grouped by what changed, and how to go on.
     """
-    from .runner import read_status
     stale: Dict[str, List[str]] = defaultdict(list)
     for run in runs:
         status = read_status(run)
