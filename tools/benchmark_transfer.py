@@ -51,10 +51,24 @@ def parse_args():
     parser.add_argument('--sbatch-args', default='',
                         help='extra sbatch arguments, one string, e.g. "--time=2-00:00:00 -A lab"')
     parser.add_argument('--srun-args', default='', help='extra srun arguments, one string')
+    parser.add_argument('--slurm-time',
+                        help='slurm: time limit of every job (--time: minutes, HH:MM:SS or '
+                        'D-HH:MM:SS); a job reaching it saves a checkpoint, requeues itself and '
+                        'resumes (default: the partition\'s limit)')
+    parser.add_argument('--slurm-signal-delay', type=int, default=120,
+                        help='slurm: seconds before the time limit at which a job is told to '
+                        'save a checkpoint and requeue (default 120)')
+    parser.add_argument('--slurm-gpu-request', choices=['gpus-per-node', 'gres'],
+                        default='gpus-per-node',
+                        help='slurm: ask for GPUs with --gpus-per-node=N (default) or '
+                        '--gres=gpu:N (clusters without select/cons_tres)')
+    parser.add_argument('--slurm-max-requeues', type=int, default=20,
+                        help='slurm: how often a job may requeue itself at its time limit '
+                        'before the run counts as failed (default 20)')
     parser.add_argument('--wait', action='store_true',
                         help='slurm: wait until every job has ended, then report')
     parser.add_argument('--poll-interval', type=float, default=10.0,
-                        help='slurm --wait: seconds between scontrol polls')
+                        help='slurm --wait: seconds between sacct polls')
     parser.add_argument('--workers', type=int,
                         help='launcher none: runs executed at once, each in a worker process '
                         'that runs tools/train.py and tools/test.py in process (default: 2 on '
@@ -65,6 +79,10 @@ def parse_args():
                         '(see tools/analysis/time_main.py)')
     parser.add_argument('--no-retry-failed', action='store_true',
                         help='keep runs that failed before as failed instead of retrying them')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='load checkpoints that need more than tensors and plain data (a '
+                        'pickle that can run code): only for files you trust; this invocation '
+                        'only')
     parser.add_argument('--tensorboard', action='store_true',
                         help='every run also writes TensorBoard event files (in its vis_data/)')
     parser.add_argument('--options', nargs='+', action=DictAction,

@@ -98,8 +98,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                 '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
     # GCP modules check for NaN/Inf on the device; the hook reports it after each iteration.
-    from mmgcp.engine import add_nonfinite_check_hook
+    # A time-limit or preemption signal (SIGUSR2, SIGTERM) saves a checkpoint and stops.
+    from mmgcp.engine import add_nonfinite_check_hook, add_signal_checkpoint_hook
     add_nonfinite_check_hook(cfg)
+    add_signal_checkpoint_hook(cfg)
     return cfg
 
 
@@ -114,7 +116,12 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    from mmgcp.engine import INTERRUPTED_EXIT_CODE, TrainingInterrupted
+    try:
+        runner.train()
+    except TrainingInterrupted as stop:
+        print(f'{stop}', flush=True)
+        raise SystemExit(INTERRUPTED_EXIT_CODE)
 
 
 if __name__ == '__main__':

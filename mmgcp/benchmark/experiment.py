@@ -1,7 +1,7 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Experiment configs of the cross-task transfer benchmark and the runs they expand to."""
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
@@ -17,6 +17,7 @@ EXPERIMENT_KEYS = {
                 "variant's runs of the task, after the experiment's",
     'tasks': 'dict: task name -> dict(config=..., metrics=[...], ...)',
     'toy_data': "dict(out_dir=..., size=...) to generate the toy sets first, or None",
+    'data_root': "folder that '{data_root}' in data_options stands for (default 'data')",
     'pretrain': 'bool: train the variants\' pretrain_config first (else use checkpoint)',
     'cfg_options': 'dict: task name -> extra --cfg-options for every run of that task',
     'data_options': 'dict: task name -> --cfg-options that point the task at its data',
@@ -24,19 +25,58 @@ EXPERIMENT_KEYS = {
               'preset)',
     'robustness': 'optional stage: dict(corruptions=[...], severities=[...], seed=0, '
                   "baseline='gap') or None",
+    'statistics': 'optional: how comparisons are tested, e.g. dict(alpha=0.05, power=0.8, '
+                  "family='report') (docs/statistics.md)",
 }
 VARIANT_KEYS = ('pretrain_config', 'checkpoint', 'from_scratch', 'arch', 'cfg_options')
 TASK_KEYS = ('config', 'metrics', 'checkpoint_option', 'kind')
+#: What a run's result varies with when its seed changes (canonical order).
+SEED_SOURCES = ('pretrain_seed', 'finetune_seed')
+
+
+@dataclass
+class Recipe:
+    """How a run is launched: its recipe's world size and batch, and what it gets here.
+
+    Args:
+        gpus (int): Processes (GPUs, or CPU processes for CPU recipes) the run trains on here.
+        recipe_gpus (int): The world size its config was published with.
+        recipe_source (str): Where ``recipe_gpus`` comes from (the config name, or a default).
+        nodes (int): Nodes it spans (Slurm).
+        gpus_per_node (int): GPUs per node it asks for (0 for CPU recipes).
+        samples_per_gpu (int): ``train_dataloader.batch_size``.
+        total_batch_size (int): ``gpus * samples_per_gpu``.
+        recipe_total_batch_size (int): ``recipe_gpus * samples_per_gpu``.
+        base_lr (float, optional): The config's lr.
+        lr (float, optional): The lr it trains with (scaled when ``auto_scale_lr``).
+        auto_scale_lr (bool): Trained on fewer processes than its recipe, lr scaled linearly.
+        extra_cfg_options (list[str]): ``--cfg-options`` that scaling adds.
+    """
+    gpus: int
+    recipe_gpus: int
+    recipe_source: str
+    nodes: int
+    gpus_per_node: int
+    samples_per_gpu: int
+    total_batch_size: int
+    recipe_total_batch_size: int
+    base_lr: Optional[float]
+    lr: Optional[float]
+    auto_scale_lr: bool = False
+    extra_cfg_options: List[str] = field(default_factory=list)
 
 
 @dataclass
 class Run:
-    """One unit of work: a variant's pretraining, or its fine-tuning on one task, for one seed.
+    """One unit of work, planned: a variant's pretraining, or its fine-tuning (or evaluation) on
+    one task, for one seed. The same object is expanded, planned (:attr:`recipe`), checked,
+    executed by a launcher and reported.
 
     Args:
         variant (str): Pretraining name (``'gap'``, ``'gcp'``, ...).
         task (str): Task name; ``'pretrain'`` for the classification pretraining itself.
-        seed (int): Random seed of the run.
+        seed (int, optional): Random seed of the run; None for the evaluation of a fixed
+            checkpoint, whose result cannot change with a seed (planned once per variant).
         config (str): The mmengine config the run trains.
         work_dir (str): Where the run writes everything.
         metrics (list[str]): Metric keys reported for the run.
@@ -50,10 +90,17 @@ class Run:
             settings and the variant's pretraining config or checkpoint.
         settings (dict, optional): Everything the result depends on, as recorded in the run's
             status file (:func:`mmgcp.benchmark.settings.attach_settings`).
+        varies (list[str]): What the result varies with when the seed changes, a subset of
+            :data:`SEED_SOURCES`; ``[]`` for a fixed checkpoint's evaluation.
+        pretrained (str, optional): The weights it starts from: the trunk for fine-tuning, the
+            whole classifier for an evaluation; None for pretraining and from-scratch runs.
+        depends_on (list[str]): Names of the runs that must be done first (its pretraining).
+        recipe (Recipe, optional): Its launch recipe, set by :func:`mmgcp.benchmark.plan.plan_runs`.
+        robustness (dict, optional): The experiment's robustness stage, evaluated after the run.
     """
     variant: str
     task: str
-    seed: int
+    seed: Optional[int]
     config: str
     work_dir: str
     metrics: List[str]
@@ -64,10 +111,29 @@ class Run:
     from_scratch: bool = False
     inputs: Dict[str, object] = field(default_factory=dict)
     settings: Optional[Dict[str, object]] = None
+    varies: List[str] = field(default_factory=lambda: ['finetune_seed'])
+    pretrained: Optional[str] = None
+    depends_on: List[str] = field(default_factory=list)
+    recipe: Optional[Recipe] = None
+    robustness: Optional[Dict[str, object]] = None
 
     @property
     def name(self) -> str:
+        if self.seed is None:
+            return f'{self.variant}/{self.task}'
         return f'{self.variant}/{self.task}/seed{self.seed}'
+
+    def to_dict(self) -> dict:
+        """The run as JSON values (``plan.json``), with its name."""
+        return dict(name=self.name, **asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'Run':
+        """The inverse of :meth:`to_dict`."""
+        data = {k: v for k, v in data.items() if k != 'name'}
+        if data.get('recipe') is not None:
+            data['recipe'] = Recipe(**data['recipe'])
+        return cls(**data)
 
 
 def _check_keys(where: str, given: dict, allowed, file: str) -> None:
@@ -142,6 +208,23 @@ def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
     return exp
 
 
+def variant_dir(work_dir: str, variant: str, seed: Optional[int]) -> str:
+    """Folder of a variant's runs: ``runs/seed<S>/<variant>``, or ``runs/fixed/<variant>`` for
+    the runs of a fixed checkpoint that no seed changes."""
+    return osp.join(work_dir, 'runs', 'fixed' if seed is None else f'seed{seed}', variant)
+
+
+def published_dir(work_dir: str, variant: str) -> str:
+    """Where a variant's given checkpoint is converted to, once: ``pretrained/<variant>``
+    (``classifier.pth``, ``trunk.pth``)."""
+    return osp.join(work_dir, 'pretrained', variant)
+
+
+#: Files a pretraining run leaves for the runs that start from it, in its work dir.
+TRUNK_FILE = 'trunk.pth'
+CLASSIFIER_FILE = 'classifier.pth'
+
+
 def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     """List every run of the experiment in execution order (pretraining before fine-tuning).
 
@@ -156,6 +239,11 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     runs use the task configs of its ``arch`` variant with the trunk's ``init_cfg`` set to None
     (the parent key of the task's ``checkpoint_option``), i.e. the library's random init.
 
+    Without pretraining (``pretrain=False``), a variant's checkpoint is given: its evaluation
+    (``kind='cls'`` tasks) cannot change with a seed and is planned once (``seed=None``,
+    ``varies=[]``); its fine-tuning runs vary with the fine-tuning seed only. With pretraining,
+    every run of a seed starts from that seed's pretraining and varies with both.
+
     Returns:
         list[Run]: The runs.
     """
@@ -163,48 +251,76 @@ def expand_runs(exp: Config, work_dir: str, seeds: List[int]) -> List[Run]:
     cfg_options: Dict[str, dict] = exp.get('cfg_options') or {}
     data_options: Dict[str, dict] = exp.get('data_options') or {}
     toy_root = (exp.get('toy_data') or {}).get('out_dir', 'data/toy')
+    data_root = exp.get('data_root') or 'data'
     toy_data = exp.get('toy_data')
     toy_data = toy_data.to_dict() if hasattr(toy_data, 'to_dict') else toy_data
+    robustness = exp.get('robustness')
+    robustness = robustness.to_dict() if hasattr(robustness, 'to_dict') else robustness
+    pretrain = bool(exp.get('pretrain', False))
 
-    def options(task: str, seed: int, variant: str) -> List[str]:
+    def options(task: str, seed: Optional[int], variant: str) -> List[str]:
         merged = flatten(data_options.get(task, {}))
         merged.update(flatten(cfg_options.get(task, {})))
         merged.update(flatten((exp.variants[variant].get('cfg_options') or {}).get(task, {})))
-        merged['randomness.seed'] = seed
-        return [f'{k}={v}'.replace('{toy_root}', toy_root) for k, v in merged.items()]
+        if seed is not None:
+            merged['randomness.seed'] = seed
+        return [f'{k}={v}'.replace('{toy_root}', toy_root).replace('{data_root}', data_root)
+                for k, v in merged.items()]
 
+    def new_run(variant, task, seed, config, metrics, kind, opts, **kwargs) -> Run:
+        return Run(variant, task, seed, config, osp.join(variant_dir(work_dir, variant, seed),
+                                                         task),
+                   list(metrics), kind, opts, robustness=robustness, **kwargs)
+
+    fixed = set()  # (variant, task) of fixed-checkpoint evaluations already planned
     for seed in seeds:
         for variant, spec in exp.variants.items():
-            base = osp.join(work_dir, 'runs', f'seed{seed}', variant)
             if spec.get('from_scratch'):
                 for task, tspec in exp.tasks.items():
                     if tspec.kind == 'cls':
                         continue
                     option = tspec.get('checkpoint_option', 'model.backbone.init_cfg.checkpoint')
                     init_key = option.rsplit('.', 1)[0]
-                    runs.append(Run(variant, task, seed,
-                                    tspec.config.format(variant=spec.get('arch', 'gap')),
-                                    osp.join(base, task), list(tspec.metrics), tspec.kind,
-                                    options(task, seed, variant) + [f'{init_key}=None'],
-                                    from_scratch=True, inputs=dict(toy_data=toy_data)))
+                    runs.append(new_run(
+                        variant, task, seed, tspec.config.format(variant=spec.get('arch', 'gap')),
+                        tspec.metrics, tspec.kind,
+                        options(task, seed, variant) + [f'{init_key}=None'],
+                        from_scratch=True, inputs=dict(toy_data=toy_data),
+                        varies=['finetune_seed']))
                 continue
             inputs = dict(toy_data=toy_data, pretrain_config=spec.get('pretrain_config'),
                           checkpoint=spec.get('checkpoint'))
-            if exp.get('pretrain', False):
-                runs.append(Run(variant, 'pretrain', seed, spec.pretrain_config,
-                                osp.join(base, 'pretrain'), ['accuracy/top1'], 'cls',
-                                options('pretrain', seed, variant), inputs=inputs))
+            if pretrain:
+                pretrain_run = new_run(variant, 'pretrain', seed, spec.pretrain_config,
+                                       ['accuracy/top1'], 'cls',
+                                       options('pretrain', seed, variant), inputs=inputs,
+                                       varies=['pretrain_seed'])
+                runs.append(pretrain_run)
+                trunk = osp.join(pretrain_run.work_dir, TRUNK_FILE)
+                classifier = osp.join(pretrain_run.work_dir, CLASSIFIER_FILE)
+                after = [pretrain_run.name]
+            else:
+                trunk = osp.join(published_dir(work_dir, variant), TRUNK_FILE)
+                classifier = osp.join(published_dir(work_dir, variant), CLASSIFIER_FILE)
+                after = []
             for task, tspec in exp.tasks.items():
                 if tspec.kind == 'cls':  # evaluate the pretrained classifier itself
-                    runs.append(Run(variant, task, seed, spec.pretrain_config,
-                                    osp.join(base, task), list(tspec.metrics), 'cls',
-                                    options(task, seed, variant), evaluate_only=True,
-                                    inputs=inputs))
+                    if not pretrain and (variant, task) in fixed:
+                        continue
+                    fixed.add((variant, task))
+                    run_seed = seed if pretrain else None
+                    runs.append(new_run(variant, task, run_seed, spec.pretrain_config,
+                                        tspec.metrics, 'cls',
+                                        options(task, run_seed, variant), evaluate_only=True,
+                                        inputs=inputs, pretrained=classifier,
+                                        depends_on=list(after),
+                                        varies=['pretrain_seed'] if pretrain else []))
                     continue
-                runs.append(Run(variant, task, seed, tspec.config.format(variant=variant),
-                                osp.join(base, task), list(tspec.metrics), tspec.kind,
-                                options(task, seed, variant),
-                                tspec.get('checkpoint_option',
-                                          'model.backbone.init_cfg.checkpoint'),
-                                inputs=inputs))
+                runs.append(new_run(variant, task, seed, tspec.config.format(variant=variant),
+                                    tspec.metrics, tspec.kind, options(task, seed, variant),
+                                    checkpoint_option=tspec.get(
+                                        'checkpoint_option',
+                                        'model.backbone.init_cfg.checkpoint'),
+                                    inputs=inputs, pretrained=trunk, depends_on=list(after),
+                                    varies=list(SEED_SOURCES) if pretrain else ['finetune_seed']))
     return runs

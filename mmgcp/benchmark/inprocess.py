@@ -3,8 +3,8 @@
 
 A toy run trains for seconds; starting a fresh interpreter and importing torch, mmengine, mmcv,
 mmdet, mmseg and mmpretrain for every train and every test costs about as much again. The
-:class:`InProcessLauncher` executes the very same scripts with :mod:`runpy` (``sys.argv`` set to
-the command line the :class:`~mmgcp.benchmark.runner.ToolLauncher` would run), so a run is built
+:class:`InProcessToolCalls` execute the very same scripts with :mod:`runpy` (``sys.argv`` set to
+the command line :class:`~mmgcp.benchmark.toolcalls.ToolCalls` would run), so a run is built
 exactly as the tool builds it -- same config merge, same hooks, same Runner -- while the imports
 are paid once per process, and so is yapf's formatting of each distinct config text
 (:func:`memoize_config_formatting`). The tool's output goes to the run's log; the mmengine
@@ -20,7 +20,8 @@ import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Dict, List, Optional
 
-from .runner import ToolLauncher, _PeakRSS
+from .experiment import Run
+from .toolcalls import PeakRSS, ToolCalls
 
 #: Profile stages of one tool call, in display order.
 STAGES = ('setup', 'train_data', 'train_step', 'val', 'test', 'other')
@@ -168,23 +169,39 @@ def memoize_config_formatting(max_entries: int = 16) -> None:
     config_module.FormatCode = format_code
 
 
-class InProcessLauncher(ToolLauncher):
-    """A :class:`ToolLauncher` for launcher ``'none'`` that runs the tool scripts in this process.
+class InProcessToolCalls(ToolCalls):
+    """Executes a run's tool calls inside this process (a benchmark worker, or one task of a
+    Slurm job).
 
-    Commands it builds are the subprocess launcher's (``train_cmd`` / ``test_cmd``); :meth:`call`
-    executes ``python tools/<script>.py ARGS`` commands with :func:`runpy.run_path` and anything
-    else in a subprocess.
+    Commands are those of :class:`ToolCalls` (``python tools/<script>.py ARGS``), executed with
+    :func:`runpy.run_path`; anything else runs in a subprocess.
 
     Args:
         repo_root (str): Repository root (where ``tools/`` is).
+        launcher (str): ``'none'``, or ``'slurm'`` inside an ``srun`` task (the tools then get
+            ``--launcher slurm`` and every task of the job is one rank). Defaults to ``'none'``.
         profile (bool): Record a :class:`StageTimer` breakdown of every call. Defaults to False.
     """
 
-    def __init__(self, repo_root: str, profile: bool = False):
+    def __init__(self, repo_root: str, launcher: str = 'none', profile: bool = False):
+        if launcher not in ('none', 'slurm'):
+            raise ValueError(f"in-process tool calls run launcher 'none' or 'slurm', got "
+                             f'{launcher!r}.')
         super().__init__(repo_root, 'none')
+        self.launcher = launcher
         self.profile = profile
         #: Results of the calls made since the last :meth:`pop_calls`.
         self.calls: List[dict] = []
+
+    def train_cmd(self, run: Run, args: List[str]) -> List[str]:
+        extra = ['--launcher', 'slurm'] if self.launcher == 'slurm' else []
+        return [self.python, 'tools/train.py', run.config, '--work-dir', run.work_dir, *extra,
+                *args]
+
+    def test_cmd(self, run: Run, checkpoint: str, args: List[str]) -> List[str]:
+        extra = ['--launcher', 'slurm'] if self.launcher == 'slurm' else []
+        return [self.python, 'tools/test.py', run.config, checkpoint, '--work-dir', run.work_dir,
+                *extra, *args]
 
     def pop_calls(self) -> List[dict]:
         calls, self.calls = self.calls, []
@@ -199,13 +216,13 @@ class InProcessLauncher(ToolLauncher):
             return result
         script = cmd[1] if osp.isabs(cmd[1]) else osp.join(self.repo_root, cmd[1])
         os.makedirs(osp.dirname(osp.abspath(log_path)), exist_ok=True)
-        # Here, not in __init__: the benchmark's pool workers get this launcher pickled and
-        # run its calls in their own (spawned) processes.
+        # Here, not in __init__: the benchmark's pool workers get this object pickled and run
+        # its calls in their own (spawned) processes.
         memoize_config_formatting()
         if self.profile:
             profile_runner_hooks()
         timer = StageTimer() if self.profile else None
-        meter = _PeakRSS(os.getpid())
+        meter = PeakRSS(os.getpid())
         start = _clock()
         returncode = 0
         saved_argv, saved_cwd = sys.argv, os.getcwd()

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
 
-from .experiment import Run, expand_runs
+from .experiment import Recipe, Run
 
 PLAN_FILE = 'plan.json'
 #: ``_8xb32_`` in an OpenMMLab config name: GPUs x images per GPU.
@@ -31,6 +31,11 @@ RECIPE_NAME = re.compile(r'[_-](\d+)xb(\d+)(?=[_.-])')
 LIBRARY_DEFAULT_GPUS = {'det': 8}
 LAUNCHERS = ('none', 'pytorch', 'slurm')
 DEVICES = ('cuda', 'cpu')
+#: How a Slurm job asks for its GPUs: ``--gpus-per-node=N`` (needs select/cons_tres) or
+#: ``--gres=gpu:N`` (what older or differently configured clusters take).
+GPU_REQUESTS = ('gpus-per-node', 'gres')
+#: Slurm ``--time`` forms: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+_SLURM_TIME = re.compile(r'^(\d+-)?\d+(:\d{1,2}){0,2}$')
 
 #: How to get a missing data set, by dataset type (``{path}`` is the missing path).
 HOW_TO_GET = {
@@ -63,6 +68,15 @@ class LaunchSettings:
         cpus_per_task (int): CPUs per process. Defaults to 1 on CPU recipes, 5 on GPU ones.
         sbatch_args (list[str]): Extra ``sbatch`` arguments.
         srun_args (list[str]): Extra ``srun`` arguments.
+        time (str, optional): Slurm ``--time`` of every job (e.g. ``'2-00:00:00'``); a job
+            reaching it is signalled ``signal_delay_s`` before, saves a checkpoint, requeues
+            itself and resumes. Defaults to None (the partition's limit).
+        signal_delay_s (int): Seconds before the time limit at which Slurm signals the job.
+            Defaults to 120.
+        gpu_request (str): ``'gpus-per-node'`` or ``'gres'`` (:data:`GPU_REQUESTS`).
+            Defaults to ``'gpus-per-node'``.
+        max_requeues (int): How often a job may requeue itself after its time limit before the
+            run is reported failed. Defaults to 20.
     """
     launcher: str = 'none'
     gpus: Optional[int] = None
@@ -72,6 +86,10 @@ class LaunchSettings:
     cpus_per_task: Optional[int] = None
     sbatch_args: List[str] = field(default_factory=list)
     srun_args: List[str] = field(default_factory=list)
+    time: Optional[str] = None
+    signal_delay_s: int = 120
+    gpu_request: str = 'gpus-per-node'
+    max_requeues: int = 20
 
     def __post_init__(self):
         if self.launcher not in LAUNCHERS:
@@ -83,10 +101,19 @@ class LaunchSettings:
         if self.launcher != 'slurm':
             given = [name for name, value in (('--slurm-partition', self.partition),
                                               ('--sbatch-args', self.sbatch_args),
-                                              ('--srun-args', self.srun_args)) if value]
+                                              ('--srun-args', self.srun_args),
+                                              ('--slurm-time', self.time)) if value]
             if given:
                 raise ValueError(f'{", ".join(given)} only apply to --launcher slurm (got '
                                  f'--launcher {self.launcher}).')
+        if self.gpu_request not in GPU_REQUESTS:
+            raise ValueError(f'--slurm-gpu-request {self.gpu_request!r} is not one of '
+                             f'{GPU_REQUESTS}.')
+        if self.time is not None and not _SLURM_TIME.match(str(self.time)):
+            raise ValueError(f"--slurm-time {self.time!r} is not a Slurm time: use minutes "
+                             "('90'), 'HH:MM:SS' or 'D-HH:MM:SS' (e.g. '2-00:00:00').")
+        if self.signal_delay_s < 1:
+            raise ValueError(f'--slurm-signal-delay must be >= 1 s, got {self.signal_delay_s}.')
         if self.cpus_per_task is None:
             self.cpus_per_task = 1 if self.device == 'cpu' else 5
 
@@ -225,41 +252,22 @@ def _lr(cfg: Config) -> Optional[float]:
     return float(lr) if lr is not None else None
 
 
-def run_paths(run: Run, work_dir: str) -> Dict[str, str]:
-    """Where a run's pretrained weights come from (the benchmark writes them there)."""
-    variant_dir = osp.join(work_dir, 'runs', f'seed{run.seed}', run.variant)
-    return dict(classifier=osp.join(variant_dir, 'pretrained_mmpretrain.pth'),
-                trunk=osp.join(variant_dir, 'pretrained_backbone.pth'))
-
-
-def train_args(run: Run, pretrained: Optional[str]) -> List[str]:
-    """``tools/train.py`` arguments of a fresh run, as ``execute_run`` passes them."""
-    options = list(run.cfg_options)
-    if pretrained is not None and run.checkpoint_option and not run.evaluate_only:
-        options.append(f'{run.checkpoint_option}={pretrained}')
-    return ['--cfg-options', *options]
-
-
-def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSettings,
-               repo_root: str = '.', python: str = 'python') -> dict:
-    """Expand the experiment into its plan and check every input, without reading any weights
-    or images.
+def plan_runs(exp: Config, runs: List[Run], settings: LaunchSettings,
+              repo_root: str = '.') -> Tuple[List[dict], List[str]]:
+    """Give every run its recipe (:attr:`Run.recipe`) and check every input, without reading
+    any weights or images.
 
     Args:
-        exp (Config): Experiment from :func:`load_experiment`.
-        work_dir (str): The benchmark's work dir.
-        seeds (list[int]): Seeds.
+        exp (Config): Experiment from :func:`~mmgcp.benchmark.experiment.load_experiment`.
+        runs (list[Run]): Its runs (:func:`~mmgcp.benchmark.experiment.expand_runs`); changed in
+            place.
         settings (LaunchSettings): How runs are launched.
         repo_root (str): Repository root (relative paths of the configs start there).
-        python (str): Interpreter in the commands.
 
     Returns:
-        dict: ``{'runs': [...], 'missing': [...], 'errors': [...], 'settings': {...}}``; each run
-        has name, variant, task, seed, config, gpus, samples_per_gpu, total_batch_size, lr,
-        depends_on, train_command, test_command and more.
+        tuple[list[dict], list[str]]: Missing inputs (``path``, ``kind``, ``how``, ``needed_by``)
+        and problems (a run that cannot keep its recipe, a config that does not exist).
     """
-    from .launchers import test_command, train_command
-    runs = expand_runs(exp, work_dir, seeds)
     toy_root = (exp.get('toy_data') or {}).get('out_dir') if exp.get('toy_data') else None
     missing: Dict[str, dict] = {}
     errors: List[str] = []
@@ -273,27 +281,17 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
         entry = missing.setdefault(path, dict(path=path, kind=kind, how=how, needed_by=[]))
         entry['needed_by'].append(run.name)
 
-    plan_runs = []
     for run in runs:
-        entry = dict(name=run.name, variant=run.variant, task=run.task, seed=run.seed,
-                     config=run.config, kind=run.kind, work_dir=run.work_dir,
-                     evaluate_only=run.evaluate_only, depends_on=[])
-        if run.from_scratch:  # random initialisation: nothing to wait for or to load
-            pass
-        elif exp.get('pretrain', False) and run.task != 'pretrain':
-            entry['depends_on'] = [f'{run.variant}/pretrain/seed{run.seed}']
-        elif not exp.get('pretrain', False):
+        if not exp.get('pretrain', False) and not run.from_scratch:
             ckpt = exp.variants[run.variant].checkpoint
             need(ckpt, 'file', run, f'the pretrained {run.variant} classifier: convert a '
                  'published checkpoint with tools/model_converters/gcp2mmpretrain.py (or train '
                  f'{exp.variants[run.variant].get("pretrain_config", "its pretrain config")}) '
-                 f'and set variants.{run.variant}.checkpoint (README, "Converting published '
-                 'checkpoints")')
+                 f'and set variants.{run.variant}.checkpoint (docs/checkpoints.md)')
         config_path = osp.join(repo_root, run.config) if not osp.isabs(run.config) else run.config
         if not osp.isfile(config_path):
             errors.append(f'{run.name}: config {run.config} does not exist (check the experiment '
                           'config\'s pretrain_config / tasks.*.config).')
-            plan_runs.append(entry)
             continue
         cfg = run_config(run, repo_root)
         for item in required_inputs(cfg, ('test', ) if run.evaluate_only else
@@ -306,7 +304,6 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
             gpus, source = recipe_gpus(run.config, run.kind)
         except ValueError as err:
             errors.append(str(err))
-            plan_runs.append(entry)
             continue
         per_gpu = int(cfg.train_dataloader.batch_size)
         base_lr = _lr(cfg)
@@ -322,26 +319,26 @@ def build_plan(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSet
         if launch['scaled'] and not run.evaluate_only:
             # mmengine scales lr by world_size * batch_size / base_batch_size.
             extra = [f'auto_scale_lr.base_batch_size={recipe_total}', 'auto_scale_lr.enable=True']
-        paths = run_paths(run, work_dir)
-        pretrained = None if run.task == 'pretrain' or run.from_scratch else (
-            paths['classifier'] if run.evaluate_only else paths['trunk'])
-        entry.update(
+        run.recipe = Recipe(
             gpus=world, recipe_gpus=gpus, recipe_source=source, nodes=launch['nodes'],
             gpus_per_node=launch.get('gpus_per_node', 0 if settings.device == 'cpu' else world),
             samples_per_gpu=per_gpu, total_batch_size=total, recipe_total_batch_size=recipe_total,
-            base_lr=base_lr, lr=lr, auto_scale_lr=bool(launch['scaled']), extra_cfg_options=extra,
-            pretrained=pretrained)
-        args = train_args(run, pretrained) + extra
-        entry['train_command'] = [] if run.evaluate_only else train_command(
-            entry, run.config, run.work_dir, args, settings, python)
-        checkpoint = pretrained if run.evaluate_only else '<last checkpoint of the run>'
-        entry['test_command'] = test_command(
-            entry, run.config, checkpoint, run.work_dir,
-            ['--out', osp.join(run.work_dir, 'test_metrics.json'), *train_args(run, pretrained)],
-            settings, python)
-        plan_runs.append(entry)
-    return dict(runs=plan_runs, missing=list(missing.values()), errors=errors,
-                settings=asdict(settings), seeds=list(seeds), work_dir=work_dir)
+            base_lr=base_lr, lr=lr, auto_scale_lr=bool(launch['scaled']), extra_cfg_options=extra)
+    return list(missing.values()), errors
+
+
+def plan_dict(runs: List[Run], settings: LaunchSettings, seeds: List[int], work_dir: str,
+              missing: List[dict], errors: List[str],
+              commands: Optional[Dict[str, Dict[str, List[str]]]] = None) -> dict:
+    """What ``plan.json`` holds: every run (its recipe, dependencies and, when given, the
+    commands its launcher executes), every missing input and problem, the launch settings."""
+    entries = []
+    for run in runs:
+        entry = run.to_dict()
+        entry.update((commands or {}).get(run.name, {}))
+        entries.append(entry)
+    return dict(runs=entries, missing=missing, errors=errors, settings=asdict(settings),
+                seeds=list(seeds), work_dir=work_dir)
 
 
 def write_plan(plan: dict, work_dir: str) -> str:
@@ -364,82 +361,46 @@ def _fmt_lr(lr: Optional[float]) -> str:
     return '-' if lr is None else f'{lr:g}'
 
 
-def plan_table(plan: dict) -> str:
+def plan_table(runs: List[Run]) -> str:
     """The plan as a Markdown table (one row per run)."""
     lines = ['| run | config | GPUs (nodes) | batch/GPU | total batch | lr | after |',
              '|---|---|---|---|---|---|---|']
-    for r in plan['runs']:
-        if 'gpus' not in r:
-            lines.append(f"| {r['name']} | {r['config']} | ? | ? | ? | ? | - |")
+    for run in runs:
+        r = run.recipe
+        if r is None:
+            lines.append(f'| {run.name} | {run.config} | ? | ? | ? | ? | - |')
             continue
-        what = 'eval only' if r['evaluate_only'] else str(r['total_batch_size'])
-        lr = _fmt_lr(r['lr']) + (f" (scaled from {_fmt_lr(r['base_lr'])})"
-                                 if r['auto_scale_lr'] else '')
-        lines.append(f"| {r['name']} | {osp.basename(r['config'])} | {r['gpus']} ({r['nodes']}) "
-                     f"| {r['samples_per_gpu']} | {what} | {lr} | "
-                     f"{', '.join(r['depends_on']) or '-'} |")
+        what = 'eval only' if run.evaluate_only else str(r.total_batch_size)
+        lr = _fmt_lr(r.lr) + (f' (scaled from {_fmt_lr(r.base_lr)})' if r.auto_scale_lr else '')
+        lines.append(f'| {run.name} | {osp.basename(run.config)} | {r.gpus} ({r.nodes}) '
+                     f'| {r.samples_per_gpu} | {what} | {lr} | '
+                     f"{', '.join(run.depends_on) or '-'} |")
     return '\n'.join(lines)
 
 
-def problems_text(plan: dict) -> str:
+def problems_text(missing: List[dict], errors: List[str]) -> str:
     """Every missing input (with how to get it) and every error of a plan, or ''."""
     lines = []
-    if plan['missing']:
-        lines.append(f"{len(plan['missing'])} input(s) missing:")
-        for item in plan['missing']:
+    if missing:
+        lines.append(f'{len(missing)} input(s) missing:')
+        for item in missing:
             users = item['needed_by']
             shown = ', '.join(users[:3]) + (f' and {len(users) - 3} more' if len(users) > 3 else '')
             lines.append(f"  - {item['path']} ({item['kind']}, needed by {shown})\n"
                          f"      get it: {item['how']}")
-    if plan['errors']:
-        lines.append(f"{len(plan['errors'])} problem(s):")
-        lines += [f'  - {e}' for e in plan['errors']]
+    if errors:
+        lines.append(f'{len(errors)} problem(s):')
+        lines += [f'  - {e}' for e in errors]
     return '\n'.join(lines)
 
 
-def plan_benchmark(exp: Config, work_dir: str, seeds: List[int], settings: LaunchSettings,
-                   repo_root: str, python: str = 'python', stream=None) -> Tuple[dict, bool]:
-    """Build, write and print the plan; ``ok`` is False while an input is missing or a run
-    cannot keep its recipe (then nothing may start).
-
-    Returns:
-        tuple[dict, bool]: The plan and ``ok``.
-    """
-    import sys
-    stream = stream or sys.stdout
-    plan = build_plan(exp, work_dir, seeds, settings, repo_root, python)
-    path = write_plan(plan, work_dir)
-    stream.write(f"Plan ({len(plan['runs'])} runs, launcher {settings.launcher}): {path}\n\n"
-                 f'{plan_table(plan)}\n')
-    problems = problems_text(plan)
-    if problems:
-        stream.write(f'\n{problems}\n')
-    stream.flush()
-    return plan, not problems
-
-
-def annotate_results(work_dir: str, plan: dict) -> Optional[str]:
-    """Record every run's recipe (GPUs, total batch, lr, whether the lr was auto-scaled) in
-    ``results.json`` (``meta.recipes``) and note auto-scaled runs under ``results.md``."""
-    path = osp.join(work_dir, 'results.json')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        results = json.load(f)
-    keys = ('gpus', 'recipe_gpus', 'samples_per_gpu', 'total_batch_size',
-            'recipe_total_batch_size', 'base_lr', 'lr', 'auto_scale_lr')
-    results.setdefault('meta', {})['recipes'] = {
-        r['name']: {k: r[k] for k in keys if k in r} for r in plan['runs']}
-    with open(path + '.tmp', 'w') as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + '.tmp', path)
-    scaled = [r for r in plan['runs'] if r.get('auto_scale_lr')]
-    md = osp.join(work_dir, 'results.md')
-    if scaled and osp.isfile(md):
-        with open(md, 'a') as f:
-            f.write('\nTrained on fewer GPUs than their recipe, lr scaled linearly '
-                    '(--auto-scale-lr): ' + '; '.join(
-                        f"{r['name']} {r['gpus']}x{r['samples_per_gpu']} (recipe "
-                        f"{r['recipe_gpus']}x{r['samples_per_gpu']}), lr {r['lr']:g} "
-                        f"(recipe {r['base_lr']:g})" for r in scaled) + '\n')
-    return path
+def recipes_note(runs: List[Run]) -> str:
+    """A line for ``results.md`` naming the runs trained on fewer processes than their recipe
+    (lr scaled linearly), or ''."""
+    scaled = [run for run in runs if run.recipe is not None and run.recipe.auto_scale_lr]
+    if not scaled:
+        return ''
+    return ('Trained on fewer GPUs than their recipe, lr scaled linearly (--auto-scale-lr): ' +
+            '; '.join(f'{run.name} {run.recipe.gpus}x{run.recipe.samples_per_gpu} (recipe '
+                      f'{run.recipe.recipe_gpus}x{run.recipe.samples_per_gpu}), lr '
+                      f'{run.recipe.lr:g} (recipe {run.recipe.base_lr:g})' for run in scaled))

@@ -9,27 +9,53 @@ settings, or continue an old checkpoint with the new recipe, and say nothing.
 """
 import hashlib
 import json
+import os.path as osp
 from collections import defaultdict
+from functools import lru_cache
 from typing import Dict, List
 
 from .experiment import Run, flatten
 from .plan import run_config
-from .runner import read_status
+from .status import read_status
 
 
 class StaleRunsError(FileExistsError):
     """Runs in the work dir were made with other settings than the experiment's."""
 
 
+@lru_cache(maxsize=None)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 (first 16 hex digits) of a file; cached per path, size and modification time."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_digest(path: str) -> str:
+    """The digest of a given checkpoint's content, or '' when the file does not exist (yet)."""
+    if not path or not osp.isfile(path):
+        return ''
+    stat = osp.getsize(path), int(osp.getmtime(path) * 1e9)
+    return _file_digest(osp.abspath(path), *stat)
+
+
 def attach_settings(runs: List[Run], repo_root: str = '') -> None:
     """Set ``run.settings`` of every run: its config and options, what it starts from (toy data
-    settings, pretraining config or checkpoint) and a digest of the config the tools will see
-    (every ``_base_`` file resolved, the options merged), as JSON values."""
+    settings, pretraining config, or checkpoint with a digest of its content, so a file replaced
+    under the same name is noticed) and a digest of the config the tools will see (every
+    ``_base_`` file resolved, the options merged), as JSON values."""
     for run in runs:
         resolved = json.dumps(run_config(run, repo_root).to_dict(), sort_keys=True, default=repr)
+        inputs = dict(run.inputs)
+        if inputs.get('checkpoint'):
+            inputs['checkpoint_sha256'] = checkpoint_digest(
+                inputs['checkpoint'] if osp.isabs(inputs['checkpoint'])
+                else osp.join(repo_root, inputs['checkpoint']))
         settings = dict(config=run.config, cfg_options=sorted(run.cfg_options),
                         evaluate_only=run.evaluate_only, from_scratch=run.from_scratch,
-                        **run.inputs,
+                        **inputs,
                         resolved_config=hashlib.sha256(resolved.encode()).hexdigest()[:16])
         run.settings = json.loads(json.dumps(settings, sort_keys=True))
 

@@ -14,7 +14,10 @@ from typing import List, Optional
 
 import torch
 
-_STEP = re.compile(r'^(?:epoch|iter)_(\d+)\.pth$')
+#: ``epoch_N.pth`` / ``iter_N.pth`` (mmengine's periodic checkpoints) and ``epoch_E_iter_I.pth``
+#: (E epochs and I iterations done: saved inside epoch E + 1 on a signal,
+#: :class:`mmgcp.engine.SignalCheckpointHook`), ordered by (N or E, I).
+_STEP = re.compile(r'^(?:epoch|iter)_(\d+)(?:_iter_(\d+))?\.pth$')
 
 
 def is_complete_checkpoint(path: str) -> bool:
@@ -65,7 +68,9 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
 
     def key(path):
         match = _STEP.match(osp.basename(path))
-        return (int(match.group(1)) if match else -1, osp.getmtime(path))
+        if match is None:
+            return (-1, -1, osp.getmtime(path))
+        return (int(match.group(1)), int(match.group(2) or 0), osp.getmtime(path))
 
     return sorted(paths, key=key, reverse=True)
 

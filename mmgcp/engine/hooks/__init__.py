@@ -6,8 +6,16 @@ from .nonfinite_hook import (
     check_nonfinite_records,
     nonfinite_records,
 )
+from .signal_checkpoint_hook import (
+    INTERRUPTED_EXIT_CODE,
+    SignalCheckpointHook,
+    TrainingInterrupted,
+    add_signal_checkpoint_hook,
+)
 
 __all__ = [
     'LossLandscapeHook', 'probe_model_landscape', 'NonFiniteCheckHook',
-    'check_nonfinite_records', 'nonfinite_records', 'add_nonfinite_check_hook'
+    'check_nonfinite_records', 'nonfinite_records', 'add_nonfinite_check_hook',
+    'SignalCheckpointHook', 'TrainingInterrupted', 'INTERRUPTED_EXIT_CODE',
+    'add_signal_checkpoint_hook'
 ]
