@@ -125,9 +125,9 @@ def write_owned_folder(target: str, record: Dict,
 
     ``fill`` writes the contents into a temporary folder next to ``target``; :data:`MARKER` with
     ``record`` (and what ``fill`` returned, as ``contents``) is added last and the folder is
-    renamed into place. A folder already at ``target``
-    whose marker holds ``record`` is kept as it is; one with another record (or an empty one) is
-    replaced; anything else is refused before any work.
+    renamed into place. A folder already at ``target`` whose marker holds ``record`` is kept as
+    it is; one with another record (or an empty one) is replaced; anything else is refused before
+    any work.
 
     Args:
         target (str): The folder to write.
@@ -154,10 +154,14 @@ def write_owned_folder(target: str, record: Dict,
         with open(osp.join(tmp_dir, MARKER), 'w') as f:
             json.dump(dict(writer='mmgcp.datasets.paper_layout', record=record,
                            contents=contents), f, indent=2)
-        # Checked again right before the swap: whatever is there now must still be ours.
+        # Checked again right before the swap: whatever is there now must still be ours, and
+        # a concurrent writer may have put the same folder in place meanwhile.
         _refuse_foreign(target)
         status = 'written'
-        if osp.lexists(target):
+        if read_marker(target).get('record') == record:
+            shutil.rmtree(tmp_dir)
+            status = 'skipped'
+        elif osp.lexists(target):
             status = 'replaced'
             old_dir = tempfile.mkdtemp(prefix=f'.{osp.basename(target)}.old-', dir=parent)
             os.replace(target, osp.join(old_dir, 'old'))

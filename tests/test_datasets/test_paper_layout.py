@@ -19,9 +19,11 @@ from PIL import Image
 from mmgcp.datasets.paper_layout import (
     MARKER,
     ForeignFolderError,
+    read_marker,
     write_ade20k,
     write_coco,
     write_imagenet,
+    write_owned_folder,
 )
 from mmgcp.utils import check_data
 
@@ -260,3 +262,25 @@ def test_bad_counts_fail_before_writing(tmp_path):
         write_ade20k(str(tmp_path / 'ade'), seed=-1)
     assert os.listdir(tmp_path) == []
 
+
+
+def test_a_writer_that_finishes_first_wins(tmp_path):
+    """Two writers of the same folder at once: the later one keeps the first one's folder."""
+    target = str(tmp_path / 'set')
+    record = dict(set='example', seed=0)
+
+    def fill_first(folder):
+        with open(osp.join(folder, 'file.txt'), 'w') as f:
+            f.write('first')
+
+    def fill_second(folder):
+        # The first writer completes while the second is still filling its temporary folder.
+        assert write_owned_folder(target, record, fill_first) == 'written'
+        with open(osp.join(folder, 'file.txt'), 'w') as f:
+            f.write('second')
+
+    assert write_owned_folder(target, record, fill_second) == 'skipped'
+    with open(osp.join(target, 'file.txt')) as f:
+        assert f.read() == 'first'
+    assert read_marker(target)['record'] == record
+    assert os.listdir(tmp_path) == ['set']
