@@ -42,3 +42,8 @@ patch_local_checkpoint_loader()
 from mmgcp.utils.mim import register_config_package  # noqa: E402
 
 register_config_package()
+
+# Known third-party deprecation warnings that repeat on every config parse (mmgcp/utils/quiet.py).
+from mmgcp.utils.quiet import filter_known_warnings  # noqa: E402
+
+filter_known_warnings()

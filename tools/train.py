@@ -98,10 +98,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                 '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
     # GCP modules check for NaN/Inf on the device; the hook reports it after each iteration.
-    # A time-limit or preemption signal (SIGUSR2, SIGTERM) saves a checkpoint and stops.
-    from mmgcp.engine import add_nonfinite_check_hook, add_signal_checkpoint_hook
+    # A time-limit or preemption signal (SIGUSR2, SIGTERM) saves a checkpoint and stops; the
+    # first batch's shape (the input size really trained at) goes to the log.
+    from mmgcp.engine import add_hook_once, add_nonfinite_check_hook
     add_nonfinite_check_hook(cfg)
-    add_signal_checkpoint_hook(cfg)
+    add_hook_once(cfg, 'mmgcp.SignalCheckpointHook')
+    add_hook_once(cfg, 'mmgcp.BatchShapeHook')
     return cfg
 
 

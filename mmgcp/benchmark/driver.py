@@ -179,6 +179,7 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], settings: Launch
         if lock.took_over:
             stream.write(f"(took over the lock left by pid {lock.took_over.get('pid')} on "
                          f"{lock.took_over.get('host')}, which is gone)\n")
+        launcher.bind(work_dir)
         runs = start(exp, work_dir, seeds, settings, launcher, repo_root, stream)
         if dry_run:
             return None

@@ -119,6 +119,7 @@ def execute_run(run: Run, tools: ToolCalls, on_stage: Callable[[str], None] = la
             return failed('train')
         checkpoint = find_resumable_checkpoint(run.work_dir)
         status['trained'] = checkpoint
+        status.update(_batch_shape(run))
         if leader:
             write_status(run, status)
 
@@ -145,6 +146,16 @@ def execute_run(run: Run, tools: ToolCalls, on_stage: Callable[[str], None] = la
                   peak_rss_mb=peak, finished=time.time())
     write_status(run, status)
     return status
+
+
+def _batch_shape(run: Run) -> dict:
+    """What the run's first training batch looked like (``BatchShapeHook``), if recorded."""
+    from mmgcp.engine import BATCH_SHAPE_FILE
+    try:
+        with open(osp.join(run.work_dir, BATCH_SHAPE_FILE)) as f:
+            return dict(train_batch=json.load(f))
+    except (OSError, ValueError):
+        return {}
 
 
 def robustness_file(run: Run) -> str:

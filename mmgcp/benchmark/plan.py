@@ -220,13 +220,18 @@ def run_config(run: Run, repo_root: str = '') -> Config:
 
 def _world_size(run_name: str, gpus: int, settings: LaunchSettings) -> dict:
     """Processes, nodes and lr scaling of a run whose recipe asks for ``gpus`` GPUs."""
-    if settings.device == 'cpu':  # CPU recipes: one process per recipe GPU
-        if settings.launcher == 'none' and gpus > 1:
-            if settings.auto_scale_lr:
-                return dict(world_size=1, nodes=1, scaled=True)
-            return dict(error=f'{run_name}: its recipe has {gpus} processes, --launcher none runs '
-                        'one; use --launcher pytorch or slurm, or --auto-scale-lr.')
-        return dict(world_size=gpus, nodes=1, scaled=False)
+    if settings.device == 'cpu':  # one CPU process per GPU of the recipe
+        # --launcher none runs one process; --gpus caps the processes of the others (what the
+        # machine or one node holds).
+        here = 1 if settings.launcher == 'none' else (settings.gpus or gpus)
+        if gpus <= here:
+            return dict(world_size=gpus, nodes=1, scaled=False)
+        if settings.auto_scale_lr:
+            return dict(world_size=here, nodes=1, scaled=True)
+        return dict(error=f'{run_name}: its recipe has {gpus} processes, {here} '
+                    f'{"is" if here == 1 else "are"} allowed here (--launcher '
+                    f'{settings.launcher}{f" --gpus {settings.gpus}" if settings.gpus else ""}); '
+                    'add --auto-scale-lr to train on fewer with a linearly scaled lr.')
     here = settings.gpus_here() if settings.launcher != 'none' else min(
         1, settings.gpus_here())
     if here == 0:

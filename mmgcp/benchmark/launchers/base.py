@@ -60,6 +60,12 @@ class Launcher:
     """
     name = 'base'
     blocking = True
+    #: The benchmark's work dir (set by the driver with :meth:`bind`).
+    work_dir: Optional[str] = None
+
+    def bind(self, work_dir: str) -> None:
+        """Tell the launcher the benchmark's work dir (where it may keep its own records)."""
+        self.work_dir = work_dir
 
     def commands(self, run: Run) -> Dict[str, List[str]]:
         """The commands that execute ``run``, for ``plan.json`` and the dry run."""

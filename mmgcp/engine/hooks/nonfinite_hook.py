@@ -11,6 +11,8 @@ from mmengine.model import is_model_wrapper
 from mmgcp.ops import NonFiniteError, NonFiniteRecord, count_skipped_samples, format_indices
 from mmgcp.registry import HOOKS
 
+from .hook_config import add_hook_once
+
 
 def nonfinite_records(model: nn.Module) -> Iterator[Tuple[str, nn.Module, NonFiniteRecord]]:
     """The GCP modules of ``model`` that own a :class:`~mmgcp.ops.NonFiniteRecord`.
@@ -76,12 +78,7 @@ def add_nonfinite_check_hook(cfg: Config, interval: int = 1) -> Config:
     Returns:
         Config: The same config.
     """
-    hooks = list(cfg.get('custom_hooks') or [])
-    names = ('NonFiniteCheckHook', 'mmgcp.NonFiniteCheckHook')
-    if not any(isinstance(h, dict) and h.get('type') in names for h in hooks):
-        hooks.append(dict(type='mmgcp.NonFiniteCheckHook', interval=interval))
-    cfg.custom_hooks = hooks
-    return cfg
+    return add_hook_once(cfg, 'mmgcp.NonFiniteCheckHook', interval=interval)
 
 
 @HOOKS.register_module()

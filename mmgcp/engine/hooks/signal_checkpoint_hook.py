@@ -26,6 +26,9 @@ from mmgcp.registry import HOOKS
 #: Exit status of ``tools/train.py`` after it saved a checkpoint on a signal (``EX_TEMPFAIL``:
 #: try again, it resumes).
 INTERRUPTED_EXIT_CODE = 75
+#: The last stop of training in this process: ``signal`` and ``checkpoint`` (for a caller that
+#: ran ``tools/train.py`` in process and must know why it stopped, e.g. a Slurm job).
+LAST_INTERRUPTION: dict = {}
 
 
 class TrainingInterrupted(Exception):
@@ -155,15 +158,7 @@ class SignalCheckpointHook(Hook):
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
         name = signal.Signals(signum).name
+        LAST_INTERRUPTION.update(signal=name, checkpoint=path)
         runner.logger.warning(f'SignalCheckpointHook: {name} received; saved {path} after '
                               f'{done_iters} iterations and stopped. Resume with --resume.')
         raise TrainingInterrupted(name, path)
-
-
-def add_signal_checkpoint_hook(cfg) -> None:
-    """Add :class:`SignalCheckpointHook` to ``cfg.custom_hooks`` unless it is there already."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    names = ('SignalCheckpointHook', 'mmgcp.SignalCheckpointHook')
-    if not any(isinstance(h, dict) and h.get('type') in names for h in hooks):
-        hooks.append(dict(type='mmgcp.SignalCheckpointHook'))
-    cfg.custom_hooks = hooks
