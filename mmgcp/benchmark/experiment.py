@@ -64,6 +64,7 @@ class Run:
     from_scratch: bool = False
     inputs: Dict[str, object] = field(default_factory=dict)
     settings: Optional[Dict[str, object]] = None
+    varies: List[str] = field(default_factory=lambda: ['finetune_seed'])
 
     @property
     def name(self) -> str:

@@ -9,7 +9,14 @@ worked out by hand, not from the code under test:
 import pytest
 
 from mmgcp.benchmark.report import comparison_table, markdown_table
-from mmgcp.benchmark.stats import compare_variants, comparison_pairs, paired_difference, verdict
+from mmgcp.benchmark.stats import (adjust_comparisons, compare_variants, comparison_pairs,
+                                   paired_difference)
+
+
+def _alone(out, **key):
+    """``out`` as the only comparison of its family (m = 1: the Holm p is the p-value)."""
+    entry = dict(variant='gcp', baseline='gap', task='t', metric='m', **key, **out)
+    return adjust_comparisons([entry])[0]
 
 
 def test_three_differences_two_dof():
@@ -23,7 +30,13 @@ def test_three_differences_two_dof():
     assert out['ci_low'] == pytest.approx(-0.48413771175033, abs=1e-9)
     assert out['ci_high'] == pytest.approx(4.48413771175033, abs=1e-9)
     assert out['p_value'] == pytest.approx(0.07417990022744858, abs=1e-9)
-    assert verdict(out) == 'no difference detected at n=3'
+    assert out['reason'] is None
+    entry = _alone(out)
+    assert entry['p_holm'] == entry['p_value'] and entry['family_size'] == 1
+    # MDE at n=3, alpha=0.05, SD 1: statsmodels' solve_power gives d = 3.26404 (its own power
+    # check in test_power.py); the verdict carries it.
+    assert entry['mde'] == pytest.approx(3.26404, abs=1e-4)
+    assert entry['verdict'] == 'no difference detected (MDE ±3.26 at n=3)'
 
 
 def test_two_differences_one_dof():
@@ -41,23 +54,28 @@ def test_clear_negative_difference():
     assert out['p_value'] == pytest.approx(0.00013330667259114914, rel=1e-6)
     assert out['ci_low'] == pytest.approx(-5.248413771175033, abs=1e-9)
     assert out['ci_high'] == pytest.approx(-4.751586228824967, abs=1e-9)
-    assert verdict(out) == 'lower'
+    assert _alone(out)['verdict'] == 'lower'
 
 
 def test_one_seed_has_no_interval():
     out = paired_difference([2.5])
     assert out == dict(n=1, mean_diff=2.5, std_diff=None, ci_low=None, ci_high=None,
-                       p_value=None)
-    assert verdict(out) == 'no difference detected at n=1'
+                       p_value=None, reason='n=1: a paired test needs 2 or more seeds')
+    entry = _alone(out)
+    assert not entry['tested'] and entry['p_holm'] is None and entry['mde'] is None
+    assert entry['verdict'] == 'not tested: n=1: a paired test needs 2 or more seeds'
     assert paired_difference([])['mean_diff'] is None
 
 
-def test_zero_variance():
+def test_zero_spread_is_not_tested():
+    """Identical per-seed differences (one measurement copied) give no p = 0 and no verdict."""
     out = paired_difference([0.5, 0.5, 0.5])
-    assert (out['ci_low'], out['ci_high'], out['p_value']) == (0.5, 0.5, 0.0)
-    assert verdict(out) == 'higher'
+    assert out['p_value'] is None and out['ci_low'] is None and out['std_diff'] == 0.0
+    entry = _alone(out)
+    assert entry['verdict'] == ('not tested: no spread: every seed gave the same difference, '
+                                'cannot test')
     same = paired_difference([0.0, 0.0])
-    assert same['p_value'] == 1.0 and verdict(same) == 'no difference detected at n=2'
+    assert same['p_value'] is None and _alone(same)['verdict'].startswith('not tested: no spread')
 
 
 def _rows(values):
@@ -96,9 +114,19 @@ def test_comparisons_pair_by_seed_and_skip_missing():
     for c in comps:
         assert {'variant', 'baseline', 'task', 'metric', 'n', 'mean_diff', 'ci_low', 'ci_high',
                 'p_value'} <= set(c)
+    # gcp - scratch det: 0.20 - 0.10 and 0.30 - 0.20, equal up to float rounding (1e-17):
+    # no spread, so no test (a t-test would give p ~ 1e-16)
+    gcp_scratch = found[('gcp', 'scratch', 'det')]
+    assert gcp_scratch['n'] == 2 and gcp_scratch['p_value'] is None
+    assert gcp_scratch['verdict'].startswith('not tested: no spread')
+    # the family is the two tested comparisons; every untested one stays out of m
+    tested = [c for c in comps if c['tested']]
+    assert {(c['variant'], c['baseline']) for c in tested} == {('gcp', 'gap'), ('gap', 'scratch')}
+    assert all(c['family'] == 'report' and c['family_size'] == 2 for c in tested)
+    assert pre['family_size'] is None and pre['p_holm'] is None
     table = comparison_table(comps)
-    assert '| gcp | gap | pretrain: top1 | 1 | -10.00 | - | - | no difference detected at n=1 |' \
-        in table
+    assert ('| gcp | gap | pretrain: top1 | 1 | -10.00 | - | - | - | - | not tested: n=1: a '
+            'paired test needs 2 or more seeds |') in table
 
 
 def test_single_seed_cell_has_no_plus_minus():
