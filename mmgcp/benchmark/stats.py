@@ -278,10 +278,10 @@ def adjust_comparisons(comparisons: List[dict], statistics: Optional[dict] = Non
     """Holm-adjust the comparisons' p-values per family, add the minimum detectable effect and
     the verdict (in place).
 
-    Each tested comparison gains ``family`` (its label), ``family_size`` (``m``, the tested
-    comparisons of its family), ``p_holm``, ``alpha_mde`` (``alpha / m``, see
-    ``docs/statistics.md``), ``power`` and ``mde``; untested ones get None for these. Every
-    comparison gets ``tested`` and ``verdict``.
+    Every comparison gains ``family`` (its label), ``tested`` and ``verdict``; each tested one
+    ``family_size`` (``m``, the tested comparisons of its family), ``p_holm``, ``alpha_mde``
+    (``alpha / m``, see ``docs/statistics.md``), ``power`` and ``mde``, untested ones None for
+    these.
 
     Args:
         comparisons (list[dict]): From :func:`compare_variants`, with ``p_value`` and ``reason``.

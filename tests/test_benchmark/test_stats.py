@@ -18,6 +18,7 @@ from mmgcp.benchmark.stats import (
     holm,
     mean_interval,
     metric_range,
+    ordered_varies,
     paired_difference,
 )
 
@@ -232,3 +233,18 @@ def test_metric_ranges_and_clipping():
     # COCO mAP given in percent is off the known range: left as it is, with a note
     off = mean_interval([37.0, 37.5, 38.0], bounds=metric_range('coco/bbox_mAP'))
     assert off['ci_high'] > 38.0 and 'not clipped' in off['range_note']
+
+
+def test_what_n_varies_and_a_fixed_side():
+    assert ordered_varies([['finetune_seed'], ['pretrain_seed', 'finetune_seed']]) == [
+        'pretrain_seed', 'finetune_seed']
+    assert ordered_varies([[], []]) == []
+    with pytest.raises(ValueError, match=r"\['data_seed'\]; expected a subset of"):
+        ordered_varies([['data_seed']])
+    rows = [dict(variant='gap', task='cls', seed=None, state='done', top1=76.0)] + [
+        dict(variant='gcp', task='cls', seed=s, state='done', top1=77.0 + s) for s in range(3)]
+    varies = {('gap', 'cls'): [], ('gcp', 'cls'): ['pretrain_seed', 'finetune_seed']}
+    (entry, ) = compare_variants(rows, {'cls': ['top1']}, [('gcp', 'gap')], varies)
+    assert entry['varies'] == ['pretrain_seed', 'finetune_seed'] and not entry['tested']
+    assert entry['n'] == 0 and entry['verdict'] == ('not tested: one side is one evaluation of a '
+                                                    'fixed checkpoint: no pairing by seed')
