@@ -230,7 +230,8 @@ def verdict(comparison: dict, alpha: float = ALPHA) -> str:
     """The comparison in words.
 
     ``'higher'`` / ``'lower'`` when the Holm-adjusted p-value is at most ``alpha``; ``'no
-    difference detected (MDE ±x at n=N)'`` when not; ``'not tested: <reason>'`` without a test.
+    difference detected (MDE ±x at n=N)'`` when not (with ``, beyond the metric's range`` when
+    no difference the metric can take is that large); ``'not tested: <reason>'`` without a test.
     """
     if comparison.get('p_holm') is None:
         return f"not tested: {comparison.get('reason') or 'no p-value'}"
@@ -238,7 +239,10 @@ def verdict(comparison: dict, alpha: float = ALPHA) -> str:
         return 'higher' if comparison['mean_diff'] > 0 else 'lower'
     mde = comparison.get('mde')
     mde_text = '-' if mde is None else '±' + format_value(mde)
-    return f"no difference detected (MDE {mde_text} at n={comparison['n']})"
+    bounds = difference_range(comparison.get('metric', ''))
+    beyond = (", beyond the metric's range" if mde is not None and bounds is not None
+              and mde >= bounds[1] else '')
+    return f"no difference detected (MDE {mde_text} at n={comparison['n']}{beyond})"
 
 
 def mean_interval(values: Sequence[float], alpha: float = ALPHA,

@@ -23,9 +23,9 @@ from mmgcp.benchmark.stats import (
 )
 
 
-def _alone(out, **key):
+def _alone(out, metric='m'):
     """``out`` as the only comparison of its family (m = 1: the Holm p is the p-value)."""
-    entry = dict(variant='gcp', baseline='gap', task='t', metric='m', **key, **out)
+    entry = dict(variant='gcp', baseline='gap', task='t', metric=metric, **out)
     return adjust_comparisons([entry])[0]
 
 
@@ -248,3 +248,12 @@ def test_what_n_varies_and_a_fixed_side():
     assert entry['varies'] == ['pretrain_seed', 'finetune_seed'] and not entry['tested']
     assert entry['n'] == 0 and entry['verdict'] == ('not tested: one side is one evaluation of a '
                                                     'fixed checkpoint: no pairing by seed')
+
+
+def test_an_mde_beyond_the_metric_range_says_so():
+    # COCO mAP differences lie in [-1, 1]; d = 0.1, 0.3 has SD 0.14142 and at n=2, alpha=0.05
+    # the MDE is 11.5499 SDs (statsmodels' solve_power, see test_power.py): 1.633 > 1
+    coco = _alone(paired_difference([0.1, 0.3]), metric='coco/bbox_mAP')
+    assert coco['verdict'] == "no difference detected (MDE ±1.63 at n=2, beyond the metric's range)"
+    top1 = _alone(paired_difference([0.1, 0.3]), metric='accuracy/top1')
+    assert top1['verdict'] == 'no difference detected (MDE ±1.63 at n=2)'
