@@ -1,7 +1,6 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
-"""Tables and plots of the transfer benchmark."""
+"""Tables of the transfer benchmark: results.json, results.csv and results.md."""
 import csv
-import glob
 import json
 import math
 import os
@@ -10,7 +9,16 @@ from collections import OrderedDict, defaultdict
 from typing import Dict, List, Optional, Tuple
 
 from .experiment import Run
-from .stats import compare_variants, comparison_pairs, mean_interval
+from .plots import plot_results, validation_curve  # noqa: F401 (plot_results: kept importable)
+from .stats import (
+    check_statistics,
+    compare_variants,
+    comparison_pairs,
+    format_value,
+    mean_interval,
+    metric_range,
+    ordered_varies,
+)
 
 
 def result_rows(runs: List[Run], statuses: List[dict]) -> List[dict]:
@@ -39,16 +47,32 @@ def _mean_std(values: List[float]) -> Tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def summarize(runs: List[Run], rows: List[dict]) -> List[dict]:
-    """Mean and sample standard deviation over seeds of each variant x task x metric."""
+def summarize(runs: List[Run], rows: List[dict], alpha: float = 0.05) -> List[dict]:
+    """Mean and sample standard deviation over seeds of each variant x task x metric.
+
+    Args:
+        runs (list[Run]): The runs, in report order.
+        rows (list[dict]): Their rows (:func:`result_rows`).
+        alpha (float): The intervals cover ``1 - alpha``. Defaults to 0.05.
+
+    Returns:
+        list[dict]: ``variant``, ``task``, ``metric``, ``varies`` (what the runs vary with,
+        ``[]`` for a fixed checkpoint's evaluation), ``n``; with values: ``mean``, ``std``,
+        ``values`` and, for ``n >= 2`` runs that vary with a seed, ``ci_low``, ``ci_high`` and
+        ``ci_level`` (the Student-t interval of the mean within the metric's range, with
+        ``ci_unclipped`` when clipped or ``range_note`` when the values are off the range);
+        ``failures`` (last error lines) when runs failed.
+    """
     groups: Dict[tuple, List[float]] = defaultdict(list)
     failed: Dict[tuple, List[str]] = defaultdict(list)
+    varies: Dict[tuple, List[List[str]]] = defaultdict(list)
     order = []
     for run, row in zip(runs, rows):
         for metric in run.metrics:
             key = (run.variant, run.task, metric)
             if key not in order:
                 order.append(key)
+            varies[key].append(run.varies)
             if row['state'] == 'done' and isinstance(row.get(metric), (int, float)):
                 groups[key].append(float(row[metric]))
             elif row['state'] != 'done':
@@ -56,37 +80,37 @@ def summarize(runs: List[Run], rows: List[dict]) -> List[dict]:
     summary = []
     for variant, task, metric in order:
         values = groups.get((variant, task, metric), [])
-        entry = dict(variant=variant, task=task, metric=metric, n=len(values))
+        entry = dict(variant=variant, task=task, metric=metric,
+                     varies=ordered_varies(varies[(variant, task, metric)]), n=len(values))
         if values:
             entry['mean'], entry['std'] = _mean_std(values)
             entry['values'] = values
-            interval = mean_interval(values)
+            # A fixed checkpoint's evaluations differ by nothing the seed controls: no interval.
+            interval = mean_interval(values, alpha, metric_range(metric)) \
+                if entry['varies'] else None
             if interval is not None:
-                entry['ci_low'], entry['ci_high'] = interval
+                entry.update(interval, ci_level=1.0 - alpha)
         if failed.get((variant, task, metric)):
             entry['failures'] = failed[(variant, task, metric)]
         summary.append(entry)
     return summary
 
 
-def _fmt(value: float, scale: Optional[float] = None) -> str:
-    """Two decimals for percentages, three for fractions such as COCO's mAP (chosen by ``scale``,
-    default the value itself, so a mean and its std get the same precision)."""
-    scale = value if scale is None else scale
-    return f'{value:.2f}' if abs(scale) >= 1 else f'{value:.3f}'
-
-
 def markdown_table(summary: List[dict]) -> str:
     """Variants as rows, ``task: metric`` as columns, ``mean ± std (n)`` cells (the value alone,
-    ``value (n=1)``, for a single seed)."""
+    ``value (n=1)``, for a single seed; ``value (one evaluation of a fixed checkpoint)``)."""
     columns = list(OrderedDict.fromkeys(f"{s['task']}: {s['metric']}" for s in summary))
     variants = list(OrderedDict.fromkeys(s['variant'] for s in summary))
     cells = {}
     for s in summary:
+        fixed = s.get('varies') == []
         if 'mean' in s and s['n'] > 1:
-            text = f"{_fmt(s['mean'])} ± {_fmt(s['std'], s['mean'])} (n={s['n']})"
+            text = (f"{format_value(s['mean'])} ± {format_value(s['std'], s['mean'])} "
+                    + (f"({s['n']} evaluations of a fixed checkpoint)" if fixed
+                       else f"(n={s['n']})"))
         elif 'mean' in s:
-            text = f"{_fmt(s['mean'])} (n=1)"
+            text = format_value(s['mean']) + (' (one evaluation of a fixed checkpoint)' if fixed
+                                              else ' (n=1)')
         else:
             text = 'failed: ' + (s.get('failures') or ['not run'])[0][:60].replace('|', '/')
         cells[(s['variant'], f"{s['task']}: {s['metric']}")] = text
@@ -99,27 +123,109 @@ def markdown_table(summary: List[dict]) -> str:
 
 
 def _signed(value: float, scale: float) -> str:
-    return ('+' if value > 0 else '') + _fmt(value, scale)
+    return ('+' if value > 0 else '') + format_value(value, scale)
 
 
-def comparison_table(comparisons: List[dict]) -> str:
-    """One row per comparison: mean of the per-seed differences, its 95% interval, the paired
-    t-test p-value and the verdict."""
-    lines = ['| variant | baseline | task: metric | n | mean diff | 95% CI | p | verdict |',
-             '|---|---|---|---|---|---|---|---|']
+def _p_text(p_value: Optional[float]) -> str:
+    if p_value is None:
+        return '-'
+    return '<0.001' if p_value < 0.001 else f'{p_value:.3f}'
+
+
+def comparison_table(comparisons: List[dict], alpha: float = 0.05) -> str:
+    """One row per comparison: mean of the per-seed differences, its ``1 - alpha`` interval, the
+    paired t-test p-value, the Holm-adjusted p-value, the minimum detectable effect and the
+    verdict."""
+    lines = [f'| variant | baseline | task: metric | n | mean diff | {100 * (1 - alpha):g}% CI '
+             '| p | p (Holm) | MDE | verdict |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for c in comparisons:
         if c['mean_diff'] is None:
-            diff = interval = p_value = '-'
+            diff = interval = '-'
         else:
             scale = c['mean_diff'] if c['ci_low'] is None else max(
                 abs(c['ci_low']), abs(c['ci_high']))
             diff = _signed(c['mean_diff'], scale)
             interval = ('-' if c['ci_low'] is None else
                         f"[{_signed(c['ci_low'], scale)}, {_signed(c['ci_high'], scale)}]")
-            p_value = '-' if c['p_value'] is None else f"{c['p_value']:.3f}"
+        mde = '-' if c.get('mde') is None else '±' + format_value(c['mde'])
         lines.append(f"| {c['variant']} | {c['baseline']} | {c['task']}: {c['metric']} | "
-                     f"{c['n']} | {diff} | {interval} | {p_value} | {c['verdict']} |")
+                     f"{c['n']} | {diff} | {interval} | {_p_text(c['p_value'])} | "
+                     f"{_p_text(c.get('p_holm'))} | {mde} | {c['verdict']} |")
     return '\n'.join(lines)
+
+
+#: What a comparison's n varies with, in words (keys: ``'+'``-joined :data:`VARIES_ORDER`).
+VARIES_MEANING = {
+    'finetune_seed': 'one pretrained checkpoint per variant, so pretraining variance is not in '
+                     'these intervals and nothing in the data can show it',
+    'pretrain_seed': 'each seed pretrains anew',
+    'pretrain_seed+finetune_seed': 'each seed pretrains and fine-tunes anew',
+    '': 'one evaluation of a fixed checkpoint per variant: reported, never tested',
+}
+
+
+def comparison_notes(comparisons: List[dict], statistics: Optional[dict] = None) -> str:
+    """What the comparison table's p (Holm), MDE and n mean for this report, in words."""
+    if not comparisons:
+        return ''
+    settings = check_statistics(statistics)
+    families = OrderedDict((c['family'], c['family_size']) for c in comparisons if c['tested'])
+    alpha = settings['alpha']
+    lines = []
+    if families:
+        if settings['family'] == 'report':
+            kind = f"one family, the whole report: m={families['report']}"
+        else:
+            kind = (f"one family per {settings['family'].replace('+', ' and ')}: "
+                    + ', '.join(f'{label}: m={m}' for label, m in families.items()))
+        lines.append(
+            f'p: two-sided paired t-test; p (Holm): Holm-adjusted over its family of m tests '
+            f'({kind}); the verdict follows p (Holm) at alpha={alpha:g}; the CI is per '
+            'comparison (not adjusted).')
+        power = f"{100 * settings['power']:g}%"
+        lines.append(
+            f"MDE: the smallest true mean difference the test detects with {power} power at "
+            "the comparison's n and observed SD of its per-seed differences, at alpha/m of its "
+            "family (Holm's strictest step, so the power holds whatever the other tests give). "
+            f'"No difference detected" means a true difference of the MDE or more would have '
+            f'been found with at least {power} probability if the observed SD is the true one '
+            '(from few seeds it is itself uncertain); smaller ones can go unseen. Plan seeds '
+            'with tools/analysis/seeds_needed.py.')
+    groups: Dict[str, List[str]] = OrderedDict()
+    for c in comparisons:
+        tasks = groups.setdefault('+'.join(c['varies']), [])
+        if c['task'] not in tasks:
+            tasks.append(c['task'])
+    for key, tasks in groups.items():
+        lines.append(f"n varies: {key.replace('+', ', ') or 'nothing'} "
+                         f"({', '.join(tasks)}): "
+                         + VARIES_MEANING.get(key, 'see docs/statistics.md') + '.')
+    clipped = [c for c in comparisons if 'ci_unclipped' in c]
+    if clipped:
+        lines.append('CI clipped to the range a difference of the metric can take: '
+                     + ', '.join(f"{c['variant']}-{c['baseline']} {c['task']}: {c['metric']}"
+                                 for c in clipped) + '.')
+    return '\n'.join(lines)
+
+
+def interval_notes(summary: List[dict]) -> str:
+    """Which intervals of the means were clipped to their metric's range, or left unclipped
+    because the values lie off it (empty when none)."""
+    lines = []
+    for s in summary:
+        name = f"{s['variant']}/{s['task']} {s['metric']}"
+        if 'ci_unclipped' in s:
+            low, high = s['ci_unclipped']
+            lines.append(f"{name}: [{format_value(s['ci_low'], s['mean'])}, "
+                         f"{format_value(s['ci_high'], s['mean'])}] (Student t gave "
+                         f"[{format_value(low, s['mean'])}, {format_value(high, s['mean'])}])")
+        elif 'range_note' in s:
+            lines.append(f"{name}: {s['range_note']}")
+    if not lines:
+        return ''
+    return ("Intervals of the means (results.json, metrics.png) within the metric's range: "
+            + '; '.join(lines) + '.')
 
 
 def _relative_change(previous: float, last: float) -> float:
@@ -215,23 +321,48 @@ def _scratch_variant(meta: dict) -> Optional[str]:
 
 def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
                   meta: Optional[dict] = None, baseline: str = 'gap') -> dict:
-    """Write results.json, results.csv and results.md; returns their paths, the tables, the
-    summary and the comparisons.
+    """Write results.json, results.csv and results.md.
 
-    ``results.md`` holds the per-variant table (mean ± std over seeds) and the paired
-    comparisons (each variant against ``baseline``, each pretrained variant against the
-    from-scratch variant of ``meta['variants']``)."""
+    ``results.md`` holds the per-variant table (mean ± std over seeds), the paired comparisons
+    (each variant against ``baseline``, each pretrained variant against the from-scratch variant
+    of ``meta['variants']``) with Holm-adjusted p-values and minimum detectable effects, what
+    each comparison's n varies with, the intervals clipped to their metric's range and the
+    plateau checks.
+
+    Args:
+        work_dir (str): Folder the files are written to.
+        runs (list[Run]): The runs, in report order.
+        statuses (list[dict]): Each run's status (``state``, ``metrics``, ...).
+        meta (dict, optional): Written to results.json as it is; ``variants`` (their specs,
+            the from-scratch one with ``from_scratch=True``) and ``statistics`` (see
+            :data:`mmgcp.benchmark.stats.STATISTICS_KEYS`) are read.
+        baseline (str): The variant every other one is compared against. Defaults to 'gap'.
+
+    Returns:
+        dict: Paths (``json``, ``csv``, ``md``), ``table``, ``comparison_table`` (with its notes,
+        as printed), ``comparison_notes``, ``interval_notes``, ``statistics`` (the settings and
+        each family's size), ``summary``, ``comparisons``, ``plateau``, ``plateau_means`` and
+        ``plateau_summary``.
+    """
     meta = meta or {}
+    settings = check_statistics(meta.get('statistics'))
     rows = result_rows(runs, statuses)
-    summary = summarize(runs, rows)
+    summary = summarize(runs, rows, settings['alpha'])
     table = markdown_table(summary)
     metrics: Dict[str, List[str]] = {}
+    varies: Dict[Tuple[str, str], List[List[str]]] = defaultdict(list)
     for run in runs:
         metrics.setdefault(run.task, list(run.metrics))
+        varies[(run.variant, run.task)].append(run.varies)
     variants = list(OrderedDict.fromkeys(r.variant for r in runs))
-    comparisons = compare_variants(rows, metrics,
-                                   comparison_pairs(variants, baseline, _scratch_variant(meta)))
-    comp_table = comparison_table(comparisons)
+    comparisons = compare_variants(
+        rows, metrics, comparison_pairs(variants, baseline, _scratch_variant(meta)),
+        {key: ordered_varies(lists) for key, lists in varies.items()}, settings)
+    statistics = dict(settings, families=OrderedDict(
+        (c['family'], c['family_size']) for c in comparisons if c['tested']))
+    notes = comparison_notes(comparisons, settings)
+    comp_table = comparison_table(comparisons, settings['alpha'])
+    intervals = interval_notes(summary)
     plateaus = plateau_check(runs, rows)
     plateau_means = plateau_of_means(runs, plateaus)
     summary_text = plateau_summary(plateaus, plateau_means) if plateaus else ''
@@ -239,8 +370,9 @@ def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
     paths = dict(json=osp.join(work_dir, 'results.json'), csv=osp.join(work_dir, 'results.csv'),
                  md=osp.join(work_dir, 'results.md'))
     with open(paths['json'], 'w') as f:
-        json.dump(dict(meta=meta, runs=rows, summary=summary, comparisons=comparisons,
-                       plateau=plateaus, plateau_means=plateau_means), f, indent=2)
+        json.dump(dict(meta=meta, statistics=statistics, runs=rows, summary=summary,
+                       comparisons=comparisons, plateau=plateaus, plateau_means=plateau_means),
+                  f, indent=2)
     fields = list(OrderedDict.fromkeys(k for row in rows for k in row))
     with open(paths['csv'], 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -249,145 +381,15 @@ def write_results(work_dir: str, runs: List[Run], statuses: List[dict],
     with open(paths['md'], 'w') as f:
         f.write(table + '\n')
         if comparisons:
-            f.write('\nPaired by seed (variant - baseline); 95% CI of the mean difference '
-                    '(Student t, n-1 dof), two-sided paired t-test:\n\n' + comp_table + '\n')
+            f.write(f"\nPaired by seed (variant - baseline); {100 * (1 - settings['alpha']):g}% "
+                    'CI of the mean difference (Student t, n-1 dof), two-sided paired t-test, '
+                    'Holm-adjusted:\n\n' + comp_table + '\n\n' + notes + '\n')
+        if intervals:
+            f.write('\n' + intervals + '\n')
         if summary_text:
             f.write('\n' + summary_text + '\n')
-    paths['table'] = table
-    paths['comparison_table'] = comp_table
-    paths['summary'] = summary
-    paths['comparisons'] = comparisons
-    paths['plateau'] = plateaus
-    paths['plateau_means'] = plateau_means
-    paths['plateau_summary'] = summary_text
+    paths.update(table=table, comparison_table=comp_table + ('\n\n' + notes if notes else ''),
+                 comparison_notes=notes, interval_notes=intervals, statistics=statistics,
+                 summary=summary, comparisons=comparisons, plateau=plateaus,
+                 plateau_means=plateau_means, plateau_summary=summary_text)
     return paths
-
-
-def validation_curve(work_dir: str, metric: str) -> List[Tuple[int, float]]:
-    """(iteration, value) pairs of a validation metric from a run's mmengine scalar logs.
-
-    Epoch-based loops log validation at ``step = epoch``; those steps are mapped to the last
-    training iteration of that epoch, so every curve is against iterations.
-    """
-    points = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        last_iter_of_epoch, val_points = {}, []
-        with open(path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if 'loss' in record and 'epoch' in record and 'iter' in record:
-                    last_iter_of_epoch[record['epoch']] = record['iter']
-                elif metric in record:
-                    val_points.append((record.get('step', 0), float(record[metric])))
-        for step, value in val_points:
-            points.append((last_iter_of_epoch.get(step, step), value))
-    return sorted(dict(points).items())
-
-
-def plot_results(work_dir: str, runs: List[Run], summary: List[dict],
-                 scratch: Optional[str] = None) -> List[str]:
-    """Write metrics.png and val_curves.png.
-
-    metrics.png: one panel per task and metric; every seed's value as a dot, the mean as a bar
-    with its 95% confidence interval (Student t), the from-scratch control's mean as a dashed
-    reference line (its interval shaded). val_curves.png: the validation metric against the
-    iteration, one line per variant (mean over seeds) with the band between the seeds' lowest and
-    highest values.
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    written = []
-    panels = list(OrderedDict.fromkeys((s['task'], s['metric']) for s in summary))
-    variants = list(OrderedDict.fromkeys(s['variant'] for s in summary))
-    colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
-    if scratch is not None and scratch in colours:
-        colours[scratch] = (0.45, 0.45, 0.45, 1.0)
-    if not panels:
-        return written
-    seeds = sorted({r.seed for r in runs})
-    width = max(3.2, 0.9 * len(variants) + 0.8)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 3.8), squeeze=False)
-    for ax, (task, metric) in zip(axes[0], panels):
-        entries = {s['variant']: s for s in summary if s['task'] == task and s['metric'] == metric}
-        shown = [v for v in variants if v in entries]
-        reference = entries.get(scratch) if scratch is not None else None
-        if reference is not None and 'mean' in reference:
-            ax.axhline(reference['mean'], color='0.35', ls='--', lw=1, zorder=1,
-                       label=f'{scratch} (mean)')
-            if 'ci_low' in reference:
-                ax.axhspan(reference['ci_low'], reference['ci_high'], color='0.85', zorder=0)
-        for x, variant in enumerate(shown):
-            entry = entries[variant]
-            colour = colours[variant]
-            if 'mean' not in entry:
-                ax.text(x, 0.5, 'failed', ha='center', va='center', rotation=90, fontsize=8,
-                        transform=ax.get_xaxis_transform())
-                continue
-            values = entry['values']
-            offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
-            ax.scatter(x + 0.18 + np.asarray(offsets), values, s=14, color=colour,
-                       edgecolor='black', linewidth=0.4, zorder=3)
-            if 'ci_low' in entry:
-                ax.errorbar(x - 0.12, entry['mean'],
-                            yerr=[[entry['mean'] - entry['ci_low']],
-                                  [entry['ci_high'] - entry['mean']]],
-                            fmt='none', ecolor='black', capsize=4, lw=1.2, zorder=4)
-            ax.plot([x - 0.3, x + 0.06], [entry['mean']] * 2, color=colour, lw=3, zorder=2)
-            ax.annotate(_fmt(entry['mean']), (x - 0.12, entry['mean']), xytext=(0, 6),
-                        textcoords='offset points', ha='center', fontsize=7)
-        ax.set_xticks(range(len(shown)))
-        ax.set_xticklabels(shown, fontsize=8)
-        ax.set_xlim(-0.6, len(shown) - 0.4)
-        ax.set_title(f'{task}: {metric}', fontsize=9)
-        ax.grid(axis='y', alpha=0.3)
-        if reference is not None and 'mean' in reference:
-            ax.legend(fontsize=7, loc='best')
-    fig.suptitle(f'dots: seeds ({len(seeds)}); bar: mean with 95% CI (Student t); dashed: '
-                 'from-scratch control' if scratch else
-                 f'dots: seeds ({len(seeds)}); bar: mean with 95% CI (Student t)', fontsize=9)
-    fig.tight_layout()
-    path = osp.join(work_dir, 'metrics.png')
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
-
-    curve_panels = [(t, m) for t, m in panels
-                    if any(r.task == t and not r.evaluate_only for r in runs)]
-    if not curve_panels:
-        return written
-    fig, axes = plt.subplots(1, len(curve_panels), figsize=(4.2 * len(curve_panels), 3.6),
-                             squeeze=False)
-    for ax, (task, metric) in zip(axes[0], curve_panels):
-        for variant in variants:
-            curves = [dict(validation_curve(r.work_dir, metric)) for r in runs
-                      if r.task == task and r.variant == variant]
-            curves = [c for c in curves if c]
-            if not curves:
-                continue
-            iters = sorted(set().union(*curves))
-            stacked = np.array([[c.get(i, np.nan) for i in iters] for c in curves])
-            with np.errstate(all='ignore'):
-                mean = np.nanmean(stacked, axis=0)
-            ax.plot(iters, mean, marker='o', ms=3, color=colours[variant],
-                    label=f'{variant} (n={len(curves)})')
-            if len(curves) > 1:
-                ax.fill_between(iters, np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0),
-                                color=colours[variant], alpha=0.18, lw=0)
-        ax.set_xlabel('iteration')
-        ax.set_title(f'{task}: {metric}', fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle('validation during fine-tuning: mean over seeds, band = lowest to highest seed',
-                 fontsize=9)
-    fig.tight_layout()
-    path = osp.join(work_dir, 'val_curves.png')
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
-    return written
