@@ -43,9 +43,9 @@ def test_a_pickled_launcher_memoizes_in_the_process_that_runs_the_tool(repo_root
     import subprocess
     import sys
 
-    from mmgcp.benchmark.inprocess import InProcessLauncher
+    from mmgcp.benchmark.inprocess import InProcessToolCalls
     launcher_file = tmp_path / 'launcher.pkl'
-    launcher_file.write_bytes(pickle.dumps(InProcessLauncher(repo_root)))
+    launcher_file.write_bytes(pickle.dumps(InProcessToolCalls(repo_root)))
     script = tmp_path / 'probe.py'
     script.write_text('from mmengine.config import config\n'
                       "print('memoized:', getattr(config.FormatCode, '_mmgcp_memoized', False))\n")

@@ -8,8 +8,8 @@ import os.path as osp
 import pytest
 
 from mmgcp.benchmark.experiment import expand_runs, load_experiment
-from mmgcp.benchmark.runner import write_status
 from mmgcp.benchmark.settings import StaleRunsError, attach_settings, check_settings
+from mmgcp.benchmark.status import write_status
 
 TOY = 'configs/benchmark/toy.py'
 
