@@ -17,8 +17,9 @@ from mmengine.registry import Registry
 
 #: Neural network modules: the published DropCov ViT backbone (DenseTokenViT), necks (GCPNeck,
 #: DropCovNeck, CovAttentionNeck), classification heads (MultiHeadCovClsHead,
-#: ElementDropCovClsHead, DropoutLinearClsHead) and a decode head (CovUPerHead). Other configs
-#: use the libraries' ResNet, MobileNetV2 and ViT.
+#: ElementDropCovClsHead, DropoutLinearClsHead), a decode head (CovUPerHead) and mmdet's
+#: detectors that tell a covariance neck the batch's padding (PaddingAwareMaskRCNN,
+#: PaddingAwareFasterRCNN). Other configs use the libraries' ResNet, MobileNetV2 and ViT.
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmgcp', locations=['mmgcp.models'])
 #: Training hooks (e.g. the loss-landscape probe).
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmgcp', locations=['mmgcp.engine'])

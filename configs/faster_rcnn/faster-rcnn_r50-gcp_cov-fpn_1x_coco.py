@@ -5,7 +5,7 @@
 # model.neck.0.reduction_init_cfg.checkpoint.
 _base_ = './faster-rcnn_r50-gcp_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
-model = dict(neck=[
+model = dict(type='mmgcp.PaddingAwareFasterRCNN', neck=[
     dict(type='mmgcp.CovAttentionNeck', in_channels=[256, 512, 1024, 2048],
          norm_eval=True,  # frozen BN statistics, like the backbone's
          reduction_init_cfg=dict(

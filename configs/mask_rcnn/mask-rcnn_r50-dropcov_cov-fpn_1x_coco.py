@@ -2,7 +2,7 @@
 # (`neck.reduction.*`) and no matrix normalisation, as DropCov uses; then FPN.
 _base_ = './mask-rcnn_r50-dropcov_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-dropcov_8xb32_in1k.pth'
-model = dict(neck=[
+model = dict(type='mmgcp.PaddingAwareMaskRCNN', neck=[
     dict(type='mmgcp.CovAttentionNeck', in_channels=[256, 512, 1024, 2048],
          post_norm='none', norm_eval=True,
          reduction_init_cfg=dict(

@@ -172,10 +172,13 @@ class FlopsResult:
 
 
 def _gcp_modules(model: nn.Module) -> Dict[str, nn.Module]:
-    """The outermost submodules defined by mmgcp (necks, heads, decode heads)."""
+    """The outermost submodules defined by mmgcp (necks, heads, decode heads).
+
+    The model itself is not one of them, also where mmgcp defines it (a padding-aware detector).
+    """
     found: Dict[str, nn.Module] = OrderedDict()
     for name, module in model.named_modules():
-        if not type(module).__module__.startswith('mmgcp.'):
+        if not name or not type(module).__module__.startswith('mmgcp.'):
             continue
         if any(name.startswith(parent + '.') for parent in found):
             continue

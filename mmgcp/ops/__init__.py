@@ -27,6 +27,12 @@ from .nonfinite import (
     num_skipped_samples,
     reset_num_skipped_samples,
 )
+from .padding import (
+    feature_stride,
+    fill_padding_with_mean,
+    valid_feature_size,
+    valid_position_mask,
+)
 from .triu import TriuVectorize, triu_flat_indices, triu_unvectorize, triu_vectorize
 
 __all__ = [
@@ -37,5 +43,6 @@ __all__ = [
     'NonFiniteError', 'NONFINITE_MODES', 'handle_nonfinite', 'nonfinite_samples',
     'nonfinite_mask', 'NonFiniteRecord', 'current_record', 'eager_nonfinite_checks',
     'count_skipped_samples', 'format_indices', 'num_skipped_samples',
-    'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS', 'EIGH_DEVICES'
+    'reset_num_skipped_samples', 'ISQRT_EPS', 'MATRIX_POWER_EPS', 'EIGH_DEVICES',
+    'feature_stride', 'valid_feature_size', 'valid_position_mask', 'fill_padding_with_mean'
 ]

@@ -1,21 +1,22 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Covariance pooling: per-sample channel covariance of feature maps or tokens."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from ._utils import autocast_disabled, to_compute_dtype
 from .nonfinite import (
+    NonFiniteCountingModule,
     check_nonfinite_mode,
     current_record,
     handle_nonfinite,
     nonfinite_mask,
     nonfinite_samples,
 )
+from .padding import fill_padding
 
 
 class _CovarianceFunction(Function):
@@ -64,13 +65,20 @@ def _covariance_input(x: Tensor, tokens: bool, op: str) -> Tensor:
     return x
 
 
-def _covariance(x: Tensor, tokens: bool, nonfinite: str) -> Tuple[Tensor, int]:
+def _covariance(x: Tensor, tokens: bool, nonfinite: str,
+                valid_mask: Optional[Tensor] = None) -> Tuple[Tensor, int]:
     check_nonfinite_mode(nonfinite)
     x = _covariance_input(x, tokens, 'covariance')
+    if valid_mask is not None:
+        # docs/math.md section 8: the plain covariance of the filled map, scaled back; only the
+        # valid positions reach the non-finite check
+        x, scale = fill_padding(x, valid_mask, 'covariance')
     x, num_skipped = handle_nonfinite(x, 'covariance', nonfinite)
     with autocast_disabled(x.device.type):
         x = to_compute_dtype(x, 'covariance')
         sigma = _CovarianceFunction.apply(x)
+        if valid_mask is not None:
+            return sigma * scale[:, None, None], num_skipped
     if x.shape[-1] < x.shape[-2]:
         # Fewer positions than channels: isqrt(covariance(x)) can iterate on the M x M Gram
         # matrix of x instead (see mmgcp.ops.isqrt). Remember where sigma comes from; the
@@ -79,7 +87,10 @@ def _covariance(x: Tensor, tokens: bool, nonfinite: str) -> Tuple[Tensor, int]:
     return sigma, num_skipped
 
 
-def covariance(x: Tensor, tokens: bool = False, nonfinite: str = 'raise') -> Tensor:
+def covariance(x: Tensor,
+               tokens: bool = False,
+               nonfinite: str = 'raise',
+               valid_mask: Optional[Tensor] = None) -> Tensor:
     """Per-sample channel covariance, centred over positions and divided by M.
 
     ``Sigma = (1/M) Xc Xc^T`` with ``Xc = X - mean over the M positions``. Runs in float32 under
@@ -92,11 +103,15 @@ def covariance(x: Tensor, tokens: bool = False, nonfinite: str = 'raise') -> Ten
         nonfinite (str): ``'raise'`` raises :class:`NonFiniteError` on NaN/Inf with the batch
             indices; ``'skip'`` outputs zeros for those samples and counts them. Defaults to
             ``'raise'``.
+        valid_mask (Tensor, optional): ``B x H x W`` (or ``B x M``) booleans, True on the
+            positions of the image in a padded batch (:func:`valid_position_mask`): the mean
+            and the covariance of sample ``i`` are taken over its ``M_i`` valid positions only,
+            divided by ``M_i``; the padding gets no gradient. Defaults to None (all positions).
 
     Returns:
         Tensor: ``B x C x C`` symmetric positive semi-definite matrices (float32 or float64).
     """
-    return _covariance(x, tokens, nonfinite)[0]
+    return _covariance(x, tokens, nonfinite, valid_mask)[0]
 
 
 def _cross_covariance(a: Tensor, b: Tensor, nonfinite: str) -> Tuple[Tensor, int]:
@@ -156,7 +171,7 @@ def cross_covariance(a: Tensor, b: Tensor, nonfinite: str = 'raise') -> Tensor:
     return _cross_covariance(a, b, nonfinite)[0]
 
 
-class Covariance(nn.Module):
+class Covariance(NonFiniteCountingModule):
     """Module form of :func:`covariance`.
 
     Args:
@@ -169,23 +184,19 @@ class Covariance(nn.Module):
     """
 
     def __init__(self, tokens: bool = False, nonfinite: str = 'raise'):
-        super().__init__()
-        check_nonfinite_mode(nonfinite)
+        super().__init__(nonfinite)
         self.tokens = tokens
-        self.nonfinite = nonfinite
-        self.num_skipped = 0
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``."""
-        sigma, num_skipped = _covariance(x, self.tokens, self.nonfinite)
-        self.num_skipped += num_skipped
-        return sigma
+    def forward(self, x: Tensor, valid_mask: Optional[Tensor] = None) -> Tensor:
+        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``, over the ``valid_mask``
+        positions when given (see :func:`covariance`)."""
+        return self.counted(_covariance(x, self.tokens, self.nonfinite, valid_mask))
 
     def extra_repr(self) -> str:
         return f"tokens={self.tokens}, nonfinite='{self.nonfinite}'"
 
 
-class CrossCovariance(nn.Module):
+class CrossCovariance(NonFiniteCountingModule):
     """Module form of :func:`cross_covariance`.
 
     Args:
@@ -195,17 +206,9 @@ class CrossCovariance(nn.Module):
         num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
     """
 
-    def __init__(self, nonfinite: str = 'raise'):
-        super().__init__()
-        check_nonfinite_mode(nonfinite)
-        self.nonfinite = nonfinite
-        self.num_skipped = 0
-
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         """``... x N x C1``, ``... x N x C2`` -> ``... x C1 x C2``."""
-        out, num_skipped = _cross_covariance(a, b, self.nonfinite)
-        self.num_skipped += num_skipped
-        return out
+        return self.counted(_cross_covariance(a, b, self.nonfinite))
 
     def extra_repr(self) -> str:
         return f"nonfinite='{self.nonfinite}'"

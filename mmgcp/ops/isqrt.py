@@ -47,7 +47,6 @@ import os
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn as nn
 from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
@@ -61,7 +60,8 @@ from ._utils import (
     to_compute_dtype,
 )
 from .covariance import _covariance_input, _CovarianceFunction
-from .nonfinite import check_nonfinite_mode, handle_nonfinite
+from .nonfinite import NonFiniteCountingModule, check_nonfinite_mode, handle_nonfinite
+from .padding import fill_padding
 from .triu import triu_flat_indices
 
 #: Default lower bound on the trace used for the pre-normalisation, ``A = Sigma / max(tr, eps)``
@@ -628,10 +628,14 @@ def isqrt(sigma: Tensor,
     return _isqrt(sigma, num_iters, eps, nonfinite)[0]
 
 
-def _covariance_isqrt(x: Tensor, num_iters: int, tokens: bool, eps: float,
-                      nonfinite: str) -> Tuple[Tensor, int]:
+def _covariance_isqrt(x: Tensor, num_iters: int, tokens: bool, eps: float, nonfinite: str,
+                      valid_mask: Optional[Tensor] = None) -> Tuple[Tensor, int]:
     _check_isqrt_args(num_iters, eps, nonfinite, 'covariance_isqrt')
     features = _covariance_input(x, tokens, 'covariance_isqrt')
+    if valid_mask is not None:
+        # docs/math.md section 8: the covariance of the filled map is (M_i / M) Sigma_i, and
+        # iSQRT is homogeneous of degree 1/2 (the trace normalisation cancels the scale)
+        features, scale = fill_padding(features, valid_mask, 'covariance_isqrt')
     features, num_skipped = handle_nonfinite(features, 'covariance_isqrt', nonfinite)
     with autocast_disabled(features.device.type):
         features = to_compute_dtype(features, 'covariance_isqrt')
@@ -640,6 +644,8 @@ def _covariance_isqrt(x: Tensor, num_iters: int, tokens: bool, eps: float,
         else:
             sigma = _CovarianceFunction.apply(features)
             out = _isqrt_function(sigma).apply(sigma, num_iters, float(eps))
+        if valid_mask is not None:
+            out = out * scale.sqrt()[:, None, None]
     return out, num_skipped
 
 
@@ -647,7 +653,8 @@ def covariance_isqrt(x: Tensor,
                      num_iters: int = 5,
                      tokens: bool = False,
                      eps: float = ISQRT_EPS,
-                     nonfinite: str = 'raise') -> Tensor:
+                     nonfinite: str = 'raise',
+                     valid_mask: Optional[Tensor] = None) -> Tensor:
     """Fused ``isqrt(covariance(x), num_iters)``: the iSQRT-COV pooling of a feature map.
 
     Same values as the two calls (and as the published layer), computed faster and in less
@@ -663,14 +670,17 @@ def covariance_isqrt(x: Tensor,
         eps (float): Lower bound of the trace, as in :func:`isqrt`. Defaults to 1e-12.
         nonfinite (str): ``'raise'`` or ``'skip'``, as in :func:`covariance`. Defaults to
             ``'raise'``.
+        valid_mask (Tensor, optional): ``B x H x W`` (or ``B x M``) booleans, True on the
+            positions of the image in a padded batch: the covariance is taken over them only,
+            as in :func:`covariance`, and the rest is unchanged. Defaults to None.
 
     Returns:
         Tensor: ``B x C x C``.
     """
-    return _covariance_isqrt(x, num_iters, tokens, eps, nonfinite)[0]
+    return _covariance_isqrt(x, num_iters, tokens, eps, nonfinite, valid_mask)[0]
 
 
-class ISqrt(nn.Module):
+class ISqrt(NonFiniteCountingModule):
     """Module form of :func:`isqrt`.
 
     Args:
@@ -683,24 +693,20 @@ class ISqrt(nn.Module):
     """
 
     def __init__(self, num_iters: int = 5, eps: float = ISQRT_EPS, nonfinite: str = 'raise'):
-        super().__init__()
         _check_isqrt_args(num_iters, eps, nonfinite, 'ISqrt')
+        super().__init__(nonfinite)
         self.num_iters = num_iters
         self.eps = eps
-        self.nonfinite = nonfinite
-        self.num_skipped = 0
 
     def forward(self, sigma: Tensor) -> Tensor:
         """``B x d x d`` -> ``B x d x d``."""
-        out, num_skipped = _isqrt(sigma, self.num_iters, self.eps, self.nonfinite)
-        self.num_skipped += num_skipped
-        return out
+        return self.counted(_isqrt(sigma, self.num_iters, self.eps, self.nonfinite))
 
     def extra_repr(self) -> str:
         return f"num_iters={self.num_iters}, eps={self.eps}, nonfinite='{self.nonfinite}'"
 
 
-class CovarianceISqrt(nn.Module):
+class CovarianceISqrt(NonFiniteCountingModule):
     """Module form of :func:`covariance_isqrt` (covariance followed by iSQRT, fused).
 
     Args:
@@ -718,20 +724,18 @@ class CovarianceISqrt(nn.Module):
                  tokens: bool = False,
                  eps: float = ISQRT_EPS,
                  nonfinite: str = 'raise'):
-        super().__init__()
         _check_isqrt_args(num_iters, eps, nonfinite, 'CovarianceISqrt')
+        super().__init__(nonfinite)
         self.num_iters = num_iters
         self.tokens = tokens
         self.eps = eps
-        self.nonfinite = nonfinite
-        self.num_skipped = 0
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``."""
-        out, num_skipped = _covariance_isqrt(x, self.num_iters, self.tokens, self.eps,
-                                             self.nonfinite)
-        self.num_skipped += num_skipped
-        return out
+    def forward(self, x: Tensor, valid_mask: Optional[Tensor] = None) -> Tensor:
+        """``B x C x H x W`` (or ``B x N x C``) -> ``B x C x C``, over the ``valid_mask``
+        positions when given (see :func:`covariance_isqrt`)."""
+        return self.counted(
+            _covariance_isqrt(x, self.num_iters, self.tokens, self.eps, self.nonfinite,
+                              valid_mask))
 
     def extra_repr(self) -> str:
         return (f"num_iters={self.num_iters}, tokens={self.tokens}, eps={self.eps}, "

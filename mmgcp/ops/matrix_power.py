@@ -13,13 +13,12 @@ import os
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
 from torch import Tensor
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from ._utils import autocast_disabled, check_eps, check_square_batch, sym, to_compute_dtype
-from .nonfinite import check_nonfinite_mode, handle_nonfinite
+from .nonfinite import NonFiniteCountingModule, check_nonfinite_mode, handle_nonfinite
 
 #: Where the eigendecomposition of :func:`matrix_power` may run.
 EIGH_DEVICES = ('input', 'cpu')
@@ -167,7 +166,7 @@ def matrix_power(sigma: Tensor,
     return _matrix_power(sigma, alpha, eps, nonfinite, eigh_device)[0]
 
 
-class MatrixPower(nn.Module):
+class MatrixPower(NonFiniteCountingModule):
     """Module form of :func:`matrix_power`.
 
     Args:
@@ -185,22 +184,18 @@ class MatrixPower(nn.Module):
                  eps: float = MATRIX_POWER_EPS,
                  nonfinite: str = 'raise',
                  eigh_device: Optional[str] = None):
-        super().__init__()
         _check_power_args(alpha, eps, nonfinite, 'MatrixPower')
         if eigh_device is not None:
             _eigh_device(eigh_device, 'MatrixPower')
+        super().__init__(nonfinite)
         self.eigh_device = eigh_device
         self.alpha = alpha
         self.eps = eps
-        self.nonfinite = nonfinite
-        self.num_skipped = 0
 
     def forward(self, sigma: Tensor) -> Tensor:
         """``B x d x d`` -> ``B x d x d``."""
-        out, num_skipped = _matrix_power(sigma, self.alpha, self.eps, self.nonfinite,
-                                         self.eigh_device)
-        self.num_skipped += num_skipped
-        return out
+        return self.counted(
+            _matrix_power(sigma, self.alpha, self.eps, self.nonfinite, self.eigh_device))
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, eps={self.eps}, nonfinite='{self.nonfinite}'"

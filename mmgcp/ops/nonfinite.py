@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
+import torch.nn as nn
 from torch import Tensor
 
 NONFINITE_MODES = ('raise', 'skip')
@@ -37,6 +38,29 @@ def check_nonfinite_mode(nonfinite: str) -> None:
     if nonfinite not in NONFINITE_MODES:
         raise ValueError(f"nonfinite='{nonfinite}' is not supported; use 'raise' (stop with the "
                          f"batch indices) or 'skip' (zero those samples and count them).")
+
+
+class NonFiniteCountingModule(nn.Module):
+    """Base of the operators' module forms: the ``nonfinite`` policy and what it skipped.
+
+    Args:
+        nonfinite (str): ``'raise'`` or ``'skip'``. Defaults to ``'raise'``.
+
+    Attributes:
+        num_skipped (int): Samples skipped so far because of NaN/Inf (``nonfinite='skip'``).
+    """
+
+    def __init__(self, nonfinite: str = 'raise'):
+        super().__init__()
+        check_nonfinite_mode(nonfinite)
+        self.nonfinite = nonfinite
+        self.num_skipped = 0
+
+    def counted(self, result: Tuple[Tensor, int]) -> Tensor:
+        """The output of an operator's ``(output, number of skipped samples)``, counting them."""
+        out, num_skipped = result
+        self.num_skipped += num_skipped
+        return out
 
 
 def nonfinite_samples(x: Tensor) -> Optional[Tensor]:

@@ -108,6 +108,33 @@ def test_training_step_of_every_gcp_module_reads_nothing_from_the_device(monkeyp
         hook.after_train_iter(SimpleNamespace(model=module, iter=0), 0)  # all finite: quiet
 
 
+def test_masked_covariance_of_a_padded_batch_reads_nothing_from_the_device(monkeypatch):
+    from mmgcp.models.utils import BatchPadding, current_valid_mask, padding_scope
+    torch.manual_seed(0)
+    levels = (torch.randn(2, 8, 8, 8), torch.randn(2, 16, 4, 4))
+    # the first image covers 4 x 3 of the 4 x 4 positions at stride 32
+    padding = BatchPadding(((100, 70), (128, 128)), (128, 128))
+    with padding_scope(padding):
+        assert current_valid_mask(levels[1]) is not None
+    modules = [CovAttentionNeck([8, 16], reduced_channels=6, post_norm=post_norm)
+               for post_norm in ('isqrt', 'power', 'none')] + [_cov_uper_head()]
+    hook = NonFiniteCheckHook()
+    counter = SyncCounter(monkeypatch)
+    for module in modules:
+        module.train()
+        hook.before_run(SimpleNamespace(model=module))
+        inputs = list(levels) if type(module).__name__ == 'CovUPerHead' else levels
+        counter.active = True
+        try:
+            with padding_scope(padding):
+                _loss(module(inputs)).backward()
+        finally:
+            counter.active = False
+        assert not counter.calls, f'{type(module).__name__}: {len(counter.calls)} host ' \
+            'read(s), first:\n' + counter.calls[0]
+        hook.after_train_iter(SimpleNamespace(model=module, iter=0), 0)
+
+
 def test_deferred_guard_raises_from_the_hook_with_module_and_indices(monkeypatch):
     neck = GCPNeck(16, reduced_channels=8).train()
     hook = NonFiniteCheckHook()

@@ -2,17 +2,16 @@
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
-from mmpretrain.models.heads import ClsHead
 
-from mmgcp.ops import NonFiniteRecord, cross_covariance
+from mmgcp.ops import cross_covariance
 from mmgcp.registry import MODELS
 
 from ..utils import check_rates
+from .base_cross_cov_head import BaseCrossCovClsHead
 
 
 @MODELS.register_module()
-class ElementDropCovClsHead(ClsHead):
+class ElementDropCovClsHead(BaseCrossCovClsHead):
     """mmgcp's DropCov-style head for mmpretrain's plain ViTs (DeiT-S), with an element-wise mask.
 
     Not the published DropCov ViT head (that is :class:`MultiHeadCovClsHead` on
@@ -39,6 +38,10 @@ class ElementDropCovClsHead(ClsHead):
         **kwargs: Other arguments of mmpretrain's ``ClsHead`` (loss, topk, ...).
     """
 
+    projection_name = 'qk'
+    num_projections = 2
+    cov_classifier_name = 'fc_visual'
+
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
@@ -48,30 +51,17 @@ class ElementDropCovClsHead(ClsHead):
                  cov_dropout: float = 0.5,
                  init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02),
                  **kwargs):
-        super().__init__(init_cfg=init_cfg, **kwargs)
-        check_rates(qk_dropout=qk_dropout, cov_dropout=cov_dropout)
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.num_heads = num_heads
-        self.head_channels = head_channels
+        check_rates(qk_dropout=qk_dropout)
+        super().__init__(num_classes, in_channels, num_heads, head_channels, cov_dropout,
+                         init_cfg=init_cfg, **kwargs)
         self.qk_dropout = qk_dropout
-        # NaN/Inf seen by the covariance op, recorded on the device (mmgcp.NonFiniteCheckHook).
-        self.nonfinite_record = NonFiniteRecord('raise')
-        self.qk = nn.Linear(in_channels, 2 * num_heads * head_channels, bias=False)
-        self.cov_drop = nn.Dropout(cov_dropout)
-        self.fc_visual = nn.Linear(num_heads * head_channels * head_channels, num_classes)
-        self.fc_cls = nn.Linear(in_channels, num_classes)
 
     def pre_logits(self, feats: Tuple[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """Split tokens into (flattened per-head covariances, class token)."""
         tokens = feats[-1]
         if isinstance(tokens, (tuple, list)):  # out_type='raw' may wrap the tokens
             tokens = tokens[0]
-        if tokens.dim() != 3 or tokens.size(-1) != self.in_channels:
-            raise ValueError(
-                f'ElementDropCovClsHead expects B x (1 + N) x {self.in_channels} tokens, got '
-                f"{tuple(tokens.shape)}; use VisionTransformer(out_type='raw').")
-        cls_token, patches = tokens[:, 0], tokens[:, 1:]
+        cls_token, patches = self.split_tokens(tokens)
         b, n, _ = patches.shape
         qk = self.qk(patches).view(b, n, 2, self.num_heads, self.head_channels)
         q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each B x heads x N x c
@@ -82,10 +72,6 @@ class ElementDropCovClsHead(ClsHead):
         with self.nonfinite_record.scope():
             cov = cross_covariance(q, k)  # B x heads x c x c
         return self.cov_drop(cov.flatten(1)), cls_token
-
-    def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        cov, cls_token = self.pre_logits(feats)
-        return self.fc_visual(cov) + self.fc_cls(cls_token)
 
 
 @MODELS.register_module()

@@ -3,14 +3,13 @@
 from typing import Optional, Tuple
 
 import torch
-import torch.nn as nn
-from mmpretrain.models.heads import ClsHead
 from torch import Tensor
 
-from mmgcp.ops import NonFiniteRecord, cross_covariance
+from mmgcp.ops import cross_covariance
 from mmgcp.registry import MODELS
 
 from ..utils import check_rates
+from .base_cross_cov_head import BaseCrossCovClsHead
 
 
 def head_cross_covariance(q: Tensor, k: Tensor) -> Tensor:
@@ -38,7 +37,7 @@ def head_cross_covariance(q: Tensor, k: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class MultiHeadCovClsHead(ClsHead):
+class MultiHeadCovClsHead(BaseCrossCovClsHead):
     """DropCov's published ViT head: multi-head token cross-covariance plus a class-token fc.
 
     The head of ``Deit_drop_{Tiny,Small,Base}`` (``MultiHeadPooling`` and the ``sum_fc``
@@ -66,6 +65,12 @@ class MultiHeadCovClsHead(ClsHead):
         **kwargs: Other arguments of mmpretrain's ``ClsHead`` (loss, topk, ...).
     """
 
+    # Queries, keys and an unused third (values), as published: keeps checkpoints loadable.
+    projection_name = 'proj'
+    num_projections = 3
+    cov_classifier_name = 'fc_cov'
+    backbone_hint = "DenseTokenViT(out_type='raw')"
+
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
@@ -76,20 +81,10 @@ class MultiHeadCovClsHead(ClsHead):
                  init_cfg: Optional[dict] = dict(
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.),
                  **kwargs):
-        super().__init__(init_cfg=init_cfg, **kwargs)
-        check_rates(token_drop=token_drop, cov_dropout=cov_dropout)
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.num_heads = num_heads
-        self.head_channels = head_channels
+        check_rates(token_drop=token_drop)
+        super().__init__(num_classes, in_channels, num_heads, head_channels, cov_dropout,
+                         init_cfg=init_cfg, **kwargs)
         self.token_drop = token_drop
-        # NaN/Inf seen by the covariance op, recorded on the device (mmgcp.NonFiniteCheckHook).
-        self.nonfinite_record = NonFiniteRecord('raise')
-        # Queries, keys and an unused third (values), as published: keeps checkpoints loadable.
-        self.proj = nn.Linear(in_channels, 3 * num_heads * head_channels, bias=False)
-        self.cov_drop = nn.Dropout(cov_dropout)
-        self.fc_cov = nn.Linear(num_heads * head_channels * head_channels, num_classes)
-        self.fc_cls = nn.Linear(in_channels, num_classes)
 
     def draw_token_mask(self, batch_size: int, num_tokens: int, like: Tensor) -> Tensor:
         """One training mask: ``B x heads x N x 1`` of zeros and ``1 / (1 - token_drop)``."""
@@ -99,14 +94,7 @@ class MultiHeadCovClsHead(ClsHead):
 
     def pre_logits(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
         """Split tokens into (flattened per-head covariances ``B x heads*c*c``, class token)."""
-        tokens = feats[-1]
-        if not isinstance(tokens, Tensor) or tokens.dim() != 3 \
-                or tokens.size(-1) != self.in_channels:
-            found = tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__
-            raise ValueError(
-                f'{type(self).__name__} expects B x (1 + N) x {self.in_channels} tokens, class '
-                f"token first, got {found}; use DenseTokenViT(out_type='raw').")
-        cls_token, patches = tokens[:, 0], tokens[:, 1:]
+        cls_token, patches = self.split_tokens(feats[-1])
         b, n, _ = patches.shape
         qkv = self.proj(patches).view(b, n, 3, self.num_heads, self.head_channels)
         q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)  # B x heads x N x c
@@ -116,7 +104,3 @@ class MultiHeadCovClsHead(ClsHead):
         with self.nonfinite_record.scope():
             cov = self.cov_drop(head_cross_covariance(q, k))
         return cov.flatten(1), cls_token
-
-    def forward(self, feats: Tuple[Tensor]) -> Tensor:
-        cov, cls_token = self.pre_logits(feats)
-        return self.fc_cov(cov) + self.fc_cls(cls_token)

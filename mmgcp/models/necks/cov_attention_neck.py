@@ -3,19 +3,16 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmengine.model.weight_init import initialize
 
-from mmgcp.models.utils import MATRIX_POST_NORMS, check_norm, normalized_covariance
-from mmgcp.ops import NonFiniteRecord
+from mmgcp.models.utils import CovarianceReductionMixin, current_valid_mask
 from mmgcp.registry import MODELS
 
 FUSIONS = ('add', 'scale')
 
 
 @MODELS.register_module()
-class CovAttentionNeck(BaseModule):
+class CovAttentionNeck(CovarianceReductionMixin, BaseModule):
     """Second-order channel attention on multi-level backbone features, placed before an FPN.
 
     The covariance of one level (the last by default, C5 of a ResNet) after the GCP reduction
@@ -36,6 +33,12 @@ class CovAttentionNeck(BaseModule):
     The reduction has the structure and key names of :class:`GCPNeck`'s, so it can start from a
     GCP-pretrained classifier: ``reduction_init_cfg=dict(type='mmgcp.PretrainedChecked',
     checkpoint=..., prefix='neck.reduction.', strict=True)``.
+
+    Padding: mmdet pads every batch, also a single test image, to a common size (a multiple of
+    32). The covariance is taken over each image's own positions only when the neck runs inside
+    the forward of ``mmgcp.PaddingAwareMaskRCNN`` or ``mmgcp.PaddingAwareFasterRCNN``, which
+    hand it the images' shapes (:mod:`mmgcp.models.utils.batch_padding`); inside mmdet's own
+    detectors, or called directly, every position counts.
 
     Args:
         in_channels (Sequence[int]): Channels of each input level.
@@ -71,27 +74,19 @@ class CovAttentionNeck(BaseModule):
                  reduction_init_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        check_norm('post_norm', post_norm, MATRIX_POST_NORMS)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion='{fusion}' is not supported; choose one of {FUSIONS}.")
         in_channels = list(in_channels)
         if not -len(in_channels) <= cov_index < len(in_channels):
             raise ValueError(f'cov_index={cov_index} is out of range for {len(in_channels)} '
                              f'input levels (in_channels={in_channels}).')
+        self.init_covariance_reduction(
+            in_channels[cov_index], reduced_channels, post_norm, num_iters, alpha, norm_cfg,
+            act_cfg, reduction_init_cfg=reduction_init_cfg)
         self.in_channels = in_channels
-        self.reduced_channels = reduced_channels
         self.cov_index = cov_index
-        self.post_norm = post_norm
-        self.num_iters = num_iters
-        self.alpha = alpha
         self.fusion = fusion
         self.norm_eval = norm_eval
-        self.reduction_init_cfg = reduction_init_cfg
-        # NaN/Inf seen by the covariance ops, recorded on the device (mmgcp.NonFiniteCheckHook).
-        self.nonfinite_record = NonFiniteRecord('raise')
-        self.reduction = ConvModule(
-            in_channels[cov_index], reduced_channels, 1, bias=False, norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
         self.level_mlps = nn.ModuleList(
             nn.Sequential(
                 nn.Linear(reduced_channels, hidden_channels), nn.ReLU(inplace=True),
@@ -100,24 +95,19 @@ class CovAttentionNeck(BaseModule):
             nn.init.zeros_(mlp[-1].weight)
             nn.init.zeros_(mlp[-1].bias)
 
-    def init_weights(self) -> None:
-        """Apply ``init_cfg``, then ``reduction_init_cfg`` to the reduction."""
-        super().init_weights()
-        if self.reduction_init_cfg is not None:
-            initialize(self.reduction, self.reduction_init_cfg)
-
-    def descriptor(self, x: torch.Tensor) -> torch.Tensor:
+    def descriptor(self, x: torch.Tensor,
+                   valid_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Second-order channel descriptor of one feature map.
 
         Args:
             x (torch.Tensor): B x C x H x W features of the ``cov_index`` level.
+            valid_mask (torch.Tensor, optional): B x H x W, True on each image's positions of a
+                padded batch; the covariance is taken over them only. Defaults to None (all).
 
         Returns:
             torch.Tensor: B x d, row means of the normalised covariance of the reduced features.
         """
-        with self.nonfinite_record.scope():
-            sigma = normalized_covariance(self.reduction(x), self.post_norm, self.num_iters,
-                                          self.alpha)
+        sigma = self.reduced_covariance(self.reduction(x), valid_mask)
         return sigma.mean(dim=2).to(x.dtype)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
@@ -133,7 +123,8 @@ class CovAttentionNeck(BaseModule):
             got = len(inputs) if isinstance(inputs, (tuple, list)) else type(inputs).__name__
             raise ValueError(f'CovAttentionNeck expects {len(self.in_channels)} feature maps '
                              f'(in_channels={self.in_channels}), got {got}.')
-        z = self.descriptor(inputs[self.cov_index])
+        cov_input = inputs[self.cov_index]
+        z = self.descriptor(cov_input, current_valid_mask(cov_input))
         outs: List[torch.Tensor] = []
         for x, mlp in zip(inputs, self.level_mlps):
             weights = mlp(z)[:, :, None, None]

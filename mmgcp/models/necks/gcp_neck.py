@@ -2,19 +2,18 @@
 from typing import Optional, Tuple, Union
 
 import torch
-from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
 from mmgcp.models.utils import (
     ECA,
     POST_NORMS,
     PRE_NORMS,
+    CovarianceReductionMixin,
     check_norm,
     normalized_covariance,
     signed_sqrt_l2,
 )
 from mmgcp.ops import (
-    NonFiniteRecord,
     adaptive_channel_dropout,
     handle_nonfinite,
     nonfinite_mask,
@@ -26,7 +25,7 @@ from mmgcp.registry import MODELS
 
 
 @MODELS.register_module()
-class GCPNeck(BaseModule):
+class GCPNeck(CovarianceReductionMixin, BaseModule):
     """Global covariance pooling neck for CNN feature maps.
 
     ``x -> [1x1 conv, BN, act] -> pre-normalisation -> covariance -> post-normalisation ->
@@ -81,26 +80,18 @@ class GCPNeck(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         check_norm('pre_norm', pre_norm, PRE_NORMS)
-        check_norm('post_norm', post_norm, POST_NORMS)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite='{nonfinite}' must be 'raise' or 'skip'.")
-        if num_iters < 1:
-            raise ValueError(f'num_iters must be >= 1, got {num_iters}.')
+        self.init_covariance_reduction(
+            in_channels, reduced_channels, post_norm, num_iters, alpha, norm_cfg, act_cfg,
+            post_norms=POST_NORMS, nonfinite=nonfinite)
         self.in_channels = in_channels
-        self.reduced_channels = reduced_channels
         self.pre_norm = pre_norm
-        self.post_norm = post_norm
-        self.num_iters = num_iters
-        self.alpha = alpha
         self.nonfinite = nonfinite
         self.fp32_reduction = fp32_reduction
         self.num_skipped = 0
-        self.nonfinite_record = NonFiniteRecord(nonfinite)
         # A tensor, so that the forward never waits for the device to turn it into a float.
         self.register_buffer('_last_drop_rate', torch.zeros(()), persistent=False)
-        if reduced_channels is not None:
-            self.reduction = ConvModule(
-                in_channels, reduced_channels, 1, bias=False, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.attention = ECA(attention_kernel) if pre_norm == 'dropcov' else None
 
     @property

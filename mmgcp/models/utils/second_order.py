@@ -7,6 +7,8 @@ dropout) has parameters and lives in the module that owns them (:class:`GCPNeck`
 holds the names and the parameter-free part, so every neck and head accepts the same names
 and gets the fastest operator for each.
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -59,7 +61,8 @@ def check_norm(kind: str, value: str, allowed) -> None:
 def normalized_covariance(x: torch.Tensor,
                           post_norm: str = 'isqrt',
                           num_iters: int = 5,
-                          alpha: float = 0.5) -> torch.Tensor:
+                          alpha: float = 0.5,
+                          valid_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Covariance over spatial positions followed by a matrix post-normalisation.
 
     ``'isqrt'`` runs the fused :func:`mmgcp.ops.covariance_isqrt` (the same function as
@@ -72,14 +75,17 @@ def normalized_covariance(x: torch.Tensor,
             covariance, as DropCov uses). Defaults to ``'isqrt'``.
         num_iters (int): Newton-Schulz iterations of ``'isqrt'``. Defaults to 5.
         alpha (float): Exponent of ``'power'``. Defaults to 0.5.
+        valid_mask (torch.Tensor, optional): B x H x W booleans, True on each image's positions
+            in a padded batch: the covariance is taken over them only (docs/math.md, section 8),
+            the post-normalisation is unchanged. Defaults to None (every position).
 
     Returns:
         torch.Tensor: B x d x d symmetric matrices, float32 (also under autocast).
     """
     check_norm('post_norm', post_norm, MATRIX_POST_NORMS)
     if post_norm == 'isqrt':
-        return covariance_isqrt(x, num_iters=num_iters)
-    sigma = covariance(x)
+        return covariance_isqrt(x, num_iters=num_iters, valid_mask=valid_mask)
+    sigma = covariance(x, valid_mask=valid_mask)
     if post_norm == 'power':
         return matrix_power(sigma, alpha=alpha)
     return sigma

@@ -154,3 +154,51 @@ def test_precedes_mmdet_fpn_in_a_list_of_necks(feats):
     outs = necks(feats)
     assert [o.shape[1] for o in outs] == [8] * 4
     assert [o.shape[-1] for o in outs] == [16, 8, 4, 2]
+
+
+@pytest.mark.parametrize('post_norm', ['isqrt', 'power', 'none'])
+def test_an_image_alone_and_in_a_padded_batch_get_the_same_output(post_norm, reference):
+    from mmgcp.models.utils import BatchPadding, padding_scope
+    torch.manual_seed(0)
+    neck = CovAttentionNeck([8, 4], reduced_channels=3, hidden_channels=8,
+                            post_norm=post_norm).double().eval()
+    _perturb_last_layers(neck)
+    # image A (150 x 100) alone is padded to 160 x 128; in a batch with a 192 x 130 image, to
+    # 192 x 160. Levels at strides 16 and 32; the padding holds large noise.
+    batch = [50 * torch.randn(2, 8, 12, 10, dtype=torch.float64),
+             50 * torch.randn(2, 4, 6, 5, dtype=torch.float64)]
+    alone_shapes = [(10, 8), (5, 4)]
+    valid = [(10, 7), (5, 4)]  # ceil(150 / s) x ceil(100 / s)
+    for level, (height, width) in zip(batch, valid):
+        level[0, :, :height, :width] = torch.randn(level.shape[1], height, width,
+                                                   dtype=torch.float64).exp()
+    alone = [level[:1, :, :h, :w].clone().requires_grad_(True)
+             for level, (h, w) in zip(batch, alone_shapes)]
+    batch = [level.requires_grad_(True) for level in batch]
+
+    with padding_scope(BatchPadding(((150, 100), ), (160, 128))):
+        out_alone = neck(alone)
+    with padding_scope(BatchPadding(((150, 100), (192, 130)), (192, 160))):
+        out_batch = neck(batch)
+    sum(out.square().sum() for out in out_alone).backward()
+    sum(out[:1, :, :h, :w].square().sum()
+        for out, (h, w) in zip(out_batch, alone_shapes)).backward()
+
+    # the reference: the published pooling of A's valid C5 positions, written from the math
+    with torch.no_grad():
+        height, width = valid[1]
+        sigma = reference.covariance(neck.reduction(batch[1][:1, :, :height, :width]))
+        matrix = {'isqrt': reference.isqrt, 'power': reference.sqrtm,
+                  'none': lambda s: s}[post_norm](sigma)
+        added = neck.level_mlps[0](matrix.mean(dim=2))[0, :, None, None]
+    torch.testing.assert_close(out_batch[0][0, :, :10, :8], batch[0][0, :, :10, :8] + added,
+                               rtol=0, atol=1e-10)
+    for out_a, out_b, level_a, level_b, (h, w) in zip(out_alone, out_batch, alone, batch,
+                                                      alone_shapes):
+        torch.testing.assert_close(out_b[0, :, :h, :w], out_a[0], rtol=0, atol=1e-10)
+        torch.testing.assert_close(level_b.grad[0, :, :h, :w], level_a.grad[0], rtol=0,
+                                   atol=1e-10)
+    # no gradient reaches A's padded C5 positions (the only path from them is the covariance)
+    grad_c5 = batch[1].grad[0]
+    assert not grad_c5[:, 5:].any() and not grad_c5[:, :, 4:].any()
+    assert grad_c5[:, :5, :4].abs().max() > 0
