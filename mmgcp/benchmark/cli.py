@@ -95,9 +95,12 @@ def print_report(out: dict, preset: str, seeds: int) -> None:
     print(f'\nCross-task transfer ({preset}, seeds={seeds})\n')
     print(out['table'])
     if out['comparisons']:
-        print('\n' + out.get('comparison_heading', 'Paired comparisons (variant - baseline, '
-                                                 'per seed)') + '\n')
+        alpha = out['statistics']['alpha']
+        print(f'\nPaired comparisons (variant - baseline, per seed; {100 * (1 - alpha):g}% CI, '
+              'paired t-test, Holm-adjusted over the family)\n')
         print(out['comparison_table'])
+    if out.get('interval_notes'):
+        print('\n' + out['interval_notes'])
     if out.get('plateau_summary'):
         print('\n' + out['plateau_summary'])
     failed = {name: state for name, state in out.get('states', {}).items()

@@ -8,6 +8,8 @@ from mmengine.config import Config
 
 from mmgcp.utils.tasks import TASK_KINDS
 
+from .stats import check_statistics
+
 #: Keys an experiment config may set, with what they mean (used in error messages).
 EXPERIMENT_KEYS = {
     'preset': "name shown in the report ('toy', 'paper', ...)",
@@ -175,6 +177,12 @@ def load_experiment(path: str, overrides: Optional[dict] = None) -> Config:
     for key in ('variants', 'tasks'):
         if not exp.get(key):
             raise KeyError(f'{path}: `{key}` is missing or empty ({EXPERIMENT_KEYS[key]}).')
+    try:
+        check_statistics(exp.get('statistics'))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f'{path}: statistics: {err}') from None
+    if not isinstance(exp.get('data_root', 'data'), str):
+        raise TypeError(f"{path}: data_root must be a folder path, got {exp.get('data_root')!r}.")
     known = set(exp.tasks) | ({'pretrain'} if exp.get('pretrain') else set())
     for name, variant in exp.variants.items():
         _check_keys(f'variants.{name}', variant, VARIANT_KEYS, path)

@@ -106,8 +106,10 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
     killed = _status(work, 'gap', 'pretrain')
     assert killed['state'] == 'done' and killed['resumed'] is True
     assert killed['checkpoint'] == last_ckpt
-    log = open(osp.join(run_dir, 'run.log')).read()
-    assert 'resumed epoch: 4' in log
+    commands = [line for line in open(osp.join(run_dir, 'run.log')) if line.startswith('$ ')]
+    # trained in attempts 1-3 only: the run killed during its evaluation is only evaluated again
+    assert [c.split()[2] for c in commands] == ['tools/train.py'] * 3 + ['tools/test.py'] * 2
+    assert killed['trained'] == last_ckpt
     assert os.stat(first_ckpt).st_mtime_ns == first_mtime  # never started over
 
     results = json.load(open(osp.join(work, 'results.json')))
@@ -134,7 +136,7 @@ def test_toy_benchmark_resumes_reports_and_skips(tmp_path, repo_root):
             assert 'model.backbone.init_cfg=None' in scratch_log
             assert 'load backbone.* of' not in scratch_log
             gap_log = open(osp.join(work, 'runs', f'seed{seed}', 'gap', task, 'run.log')).read()
-            trunk = osp.join(work, 'runs', f'seed{seed}', 'gap', 'pretrained_backbone.pth')
+            trunk = osp.join(work, 'runs', f'seed{seed}', 'gap', 'pretrain', 'trunk.pth')
             assert f'load backbone.* of {trunk}' in gap_log
 
     # Paired comparisons: every pretrained variant against scratch (gap is the only other).
