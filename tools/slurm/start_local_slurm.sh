@@ -162,7 +162,12 @@ ClusterName=$CLUSTER
 SlurmctldHost=localhost
 SlurmUser=root
 AuthType=auth/munge
+# A requeued job may start again cred_expire + 1 s after it stopped (default 120 s), once a
+# scheduling pass sees it (default every 60 s): 2-3 minutes. 15 s still covers a step launch on a
+# loaded machine; passes every 2 s cost nothing on one node.
+AuthInfo=cred_expire=15
 CredType=cred/munge
+SchedulerParameters=sched_interval=2
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
