@@ -156,7 +156,7 @@ chmod 600 "$DBD_CONF"
 CPUS="$(nproc)"
 MEM="$(slurmd -C 2>/dev/null | tr ' ' '\n' | sed -n 's/^RealMemory=//p' | head -1)"
 MEM="${MEM:-1000}"
-cat > "$CONF" <<CONFEOF
+cat > "$CONF.new" <<CONFEOF
 # Written by tools/slurm/start_local_slurm.sh: a one-node cluster on localhost.
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
@@ -191,6 +191,19 @@ SlurmdPort=$SLURMD_PORT
 NodeName=localhost CPUs=$CPUS RealMemory=$MEM State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONFEOF
+# Daemons still running from an older configuration (a cluster started by an earlier version of
+# this script, say) are restarted below with the new one; their jobs keep running.
+if ! cmp -s "$CONF.new" "$CONF"; then
+    for daemon in slurmd slurmctld; do
+        if alive "$DIR/$daemon.pid"; then
+            log "configuration changed: restarting $daemon"
+            pid="$(cat "$DIR/$daemon.pid")"
+            kill "$pid"
+            for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+    done
+fi
+mv "$CONF.new" "$CONF"
 
 # 6. Daemons (each writes its pid file; stop_local_slurm.sh uses them). slurmdbd first, and the
 # cluster registered in it, so that slurmctld records every job from the start.
