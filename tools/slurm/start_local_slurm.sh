@@ -96,7 +96,8 @@ chmod 755 "$DIR"
 # reachable on 127.0.0.1 only (slurmdbd connects over TCP: it has no socket setting).
 chown mysql:mysql "$DB_DIR"
 runuser -u mysql -- test -x "$DB_DIR" \
-    || fail "the mysql user cannot reach $DB_DIR (a parent folder is not world-searchable); choose another MMGCP_SLURM_DIR."
+    || fail "the mysql user cannot reach $DB_DIR (a parent folder is not world-searchable);" \
+            "choose another MMGCP_SLURM_DIR."
 if [[ ! -d "$DB_DIR/data/mysql" ]]; then
     log "creating the MariaDB data folder $DB_DIR/data"
     rm -rf "$DB_DIR/data.init"
