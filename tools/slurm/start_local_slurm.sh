@@ -46,7 +46,8 @@ if [[ -f "$CONF" ]] && alive "$DB_DIR/mariadb.pid" && alive "$DIR/slurmdbd.pid" 
     exit 0
 fi
 
-[[ "$(id -u)" == 0 ]] || fail "needs root to install and start the Slurm daemons (run it as root or with sudo)."
+[[ "$(id -u)" == 0 ]] \
+    || fail "needs root to install and start the Slurm daemons (run it as root or with sudo)."
 
 # 1. Packages (Debian's Slurm 22.05, munge, slurmdbd with MariaDB), only when missing.
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
@@ -103,7 +104,8 @@ if [[ ! -d "$DB_DIR/data/mysql" ]]; then
     rm -rf "$DB_DIR/data.init"
     # Into a side folder first, so that an interrupted initialisation is redone, not reused.
     mariadb-install-db --no-defaults --user=mysql --datadir="$DB_DIR/data.init" \
-        --auth-root-authentication-method=socket --skip-test-db >"$DIR/log/mariadb-install.log" 2>&1 \
+        --auth-root-authentication-method=socket --skip-test-db \
+        >"$DIR/log/mariadb-install.log" 2>&1 \
         || fail "mariadb-install-db failed; see $DIR/log/mariadb-install.log"
     mv "$DB_DIR/data.init" "$DB_DIR/data"
 fi
@@ -228,6 +230,7 @@ if ! alive "$DIR/slurmd.pid"; then
     slurmd -f "$CONF" -N localhost || fail "slurmd did not start; see $DIR/log/slurmd.log"
 fi
 for _ in $(seq 150); do node_ready && break; sleep 0.2; done
-node_ready || fail "the node did not become idle; see $DIR/log/slurmctld.log and $DIR/log/slurmd.log"
+node_ready \
+    || fail "the node did not become idle; see $DIR/log/slurmctld.log and $DIR/log/slurmd.log"
 log "running: partition debug, $CPUS CPUs, accounting by slurmdbd ($CONF)"
 echo "export SLURM_CONF=$CONF"
