@@ -34,14 +34,31 @@ def slurm_env_to_torch() -> None:
     os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
 
 
+def revert_sync_bn(node) -> int:
+    """Turn every ``type='SyncBN'`` in a (model) config into ``'BN'``, in place, as mmengine does
+    with the modules of a non-distributed model; returns how many it changed."""
+    changed = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            changed += 1
+        for value in node.values():
+            changed += revert_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed += revert_sync_bn(value)
+    return changed
+
+
 def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     """Let mmengine's ``pytorch`` and ``slurm`` launchers run on machines without a GPU.
 
     mmengine 0.10.7's launcher calls ``torch.cuda.set_device`` and gives DDP ``device_ids=[rank]``,
     both of which fail on CPU. When no GPU is present and a launcher is used, this initialises a
     gloo process group from torchrun's environment before the Runner (which then skips its own
-    initialisation) and makes the model wrapper CPU-safe. Under ``slurm`` the rendezvous comes
-    from srun's environment (:func:`slurm_env_to_torch`). On GPU machines it does nothing.
+    initialisation), makes the model wrapper CPU-safe and turns SyncBN layers into BN (SyncBN needs
+    GPUs; with one process the two are the same). Under ``slurm`` the rendezvous comes from
+    srun's environment (:func:`slurm_env_to_torch`). On GPU machines it does nothing.
 
     Args:
         cfg (Config): The config to adjust in place.
@@ -67,6 +84,11 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
             'start the job with tools/dist_train.sh or `torchrun --nproc_per_node N ...`.')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+    reverted = revert_sync_bn(cfg.model)
+    if reverted and dist.get_rank() == 0:
+        print(f'mmgcp: SyncBN needs GPUs; on this CPU run {reverted} SyncBN layer config(s) are '
+              'BN (batch statistics per process, the same as SyncBN with one process)',
+              flush=True)
     cfg.setdefault('env_cfg', {})
     cfg.env_cfg.setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'

@@ -454,9 +454,14 @@ class RunJob:
         print(f'[mmgcp] {run.name}: rank {rank} of {env.num_tasks}, start {restarts + 1}',
               flush=True)
 
+        main_pid = os.getpid()
+
         def time_limit_outside_training(signum, frame):
             # SignalCheckpointHook replaces this handler while training; here the job is
-            # evaluating or setting up: nothing to save, start again later.
+            # evaluating or setting up: nothing to save, start again later. A forked child (a
+            # dataloader worker) that inherited the handler leaves this to the main process.
+            if os.getpid() != main_pid:
+                return
             if rank == 0:
                 requeue_self('time limit near outside training')
             raise SystemExit(75)

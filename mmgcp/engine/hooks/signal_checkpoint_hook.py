@@ -12,6 +12,7 @@ atomically like the periodic ones, and stops training with :class:`TrainingInter
 epoch-based loop skips the batches of the interrupted epoch it had already trained on (the
 checkpoint is ``epoch_<E>_iter_<I>.pth``: E epochs done, I iterations done).
 """
+import os
 import signal
 import threading
 from typing import Optional, Sequence
@@ -86,10 +87,17 @@ class SignalCheckpointHook(Hook):
 
     # Signals -------------------------------------------------------------------------------
     def _record(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            # A forked child (a dataloader worker) inherited the handler, and Slurm signals every
+            # process of the job: it must not die now (the training process would fail on its
+            # lost worker before saving); it ends with the training process.
+            signal.signal(signum, signal.SIG_IGN)
+            return
         self.requested = signum
 
     def before_train(self, runner) -> None:
         self.requested = None
+        self._pid = os.getpid()
         if threading.current_thread() is threading.main_thread():
             for signum in self.signals:
                 self._previous[signum] = signal.signal(signum, self._record)
