@@ -164,3 +164,63 @@ def test_failures_come_from_sacct_with_their_dependents(slurm, tmp_path, repo_ro
     assert all(os.path.getmtime(work / 'runs' / 'seed0' / n / 'status.json') == t
                for n, t in before.items())
     assert 'broken/pretrain/seed0 failed' in again.stdout
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_its_time_limit_saves_requeues_and_resumes(slurm, tmp_path, repo_root):
+    """--slurm-time 2 with the signal 60 s before it (Slurm sends it 35-55 s into a job): a
+    toy pretraining of about 70 s of training cannot finish in one start. Its job saves a
+    checkpoint at the signal, requeues itself and the next start resumes inside the epoch it
+    stopped in: every training iteration runs exactly once over all starts."""
+    exp = tmp_path / 'exp.py'
+    exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
+variants = dict(_delete_=True,
+                gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'))
+tasks = dict(_delete_=True, ade20k=dict(
+    kind='seg', config='configs/toy/seg/upernet_r18-w16-{{variant}}_1xb4_toy-128x128.py',
+    metrics=['mIoU']))
+""")
+    epochs = 120  # 8 iterations each on the default toy set
+    options = [f'toy_data.out_dir={tmp_path}/data', 'toy_data.coco.num_train=2',
+               'toy_data.coco.num_val=1', 'toy_data.ade20k.num_train=4',
+               'toy_data.ade20k.num_val=2',
+               f'cfg_options.pretrain.train_cfg.max_epochs={epochs}',
+               'cfg_options.pretrain.train_cfg.val_interval=1000',
+               f'cfg_options.pretrain.param_scheduler.1.end={epochs}',
+               'cfg_options.pretrain.default_hooks.checkpoint.interval=1000',
+               'cfg_options.pretrain.default_hooks.logger.interval=1',
+               'cfg_options.ade20k.train_cfg.max_iters=2',
+               'cfg_options.ade20k.train_cfg.val_interval=2']
+    work = tmp_path / 'bench'
+    cmd = [sys.executable, 'tools/benchmark_transfer.py', str(exp), '--launcher', 'slurm',
+           '--seeds', '1', '--work-dir', str(work), '--wait', '--poll-interval', '2',
+           '--slurm-time', '2', '--slurm-signal-delay', '60', '--options', *options]
+    proc = _run(cmd, repo_root, slurm, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    results = json.loads((work / 'results.json').read_text())
+    assert all(r['state'] == 'done' for r in results['runs']), results['runs']
+
+    run_dir = work / 'runs' / 'seed0' / 'gap' / 'pretrain'
+    status = json.loads((run_dir / 'status.json').read_text())
+    # stopped at least once by the time limit, each time after saving a checkpoint
+    assert status['interruptions'], status
+    for stop in status['interruptions']:
+        assert osp.basename(stop['checkpoint']).startswith('epoch_'), stop
+    job_id = json.loads((work / 'slurm' / 'jobs.json').read_text())['gap/pretrain/seed0'][
+        'job_id']
+    attempts = read_sacct([job_id])[job_id]
+    assert [a['State'] for a in attempts[:-1]] == ['REQUEUED'] * (len(attempts) - 1)
+    assert len(attempts) == len(status['interruptions']) + 1
+    assert attempts[-1]['State'] == 'COMPLETED'
+    # every iteration trained exactly once over all starts (the logger writes each one)
+    iterations = []
+    for scalars in sorted(run_dir.glob('*/vis_data/scalars.json')):
+        for line in scalars.read_text().splitlines():
+            record = json.loads(line)
+            if 'loss' in record:
+                iterations.append(record['iter'])
+    assert sorted(iterations) == list(range(1, epochs * 8 + 1))
+    assert len(list(run_dir.glob('*/vis_data/scalars.json'))) == len(attempts)
+    # the fine-tuning job waited for it through the requeues and started from its trunk
+    log = (work / 'runs' / 'seed0' / 'gap' / 'ade20k' / 'run.log').read_text()
+    assert f'load backbone.* of {run_dir}/trunk.pth' in log
