@@ -6,7 +6,7 @@
 #   docs/checkpoints.md. Only budgets shrink (1 epoch / 1 iteration, no evaluation during
 #   training, a handful of images) and the world size (1 process per run, the lr scaled as
 #   --auto-scale-lr does; recorded in plan.json and the report); the other options only say
-#   where the rehearsal's data and checkpoints are.
+#   where the rehearsal's data and checkpoints are and that the recipes run on CPU processes.
 #
 #   bash tools/paper_rehearsal.sh [OUT_DIR] [extra benchmark_transfer.py args]
 #
@@ -46,11 +46,13 @@ convert "$OUT/published/mpncovresnet50/model_best.pth.tar" \
 
 echo "[paper_rehearsal] configs/benchmark/paper.py on the local Slurm"
 BUDGETS=()
-for task in coco coco_d2 coco_s1 coco_faster_rcnn; do  # 1 epoch, evaluated once at the end
-    BUDGETS+=("cfg_options.$task.train_cfg.max_epochs=1" "cfg_options.$task.train_cfg.val_interval=2")
+# 1 epoch / 1 iteration, no validation during training (val_begin after the end): each run is
+# evaluated once, by tools/test.py.
+for task in coco coco_d2 coco_s1 coco_faster_rcnn; do
+    BUDGETS+=("cfg_options.$task.train_cfg.max_epochs=1" "cfg_options.$task.train_cfg.val_begin=2")
 done
-for task in ade20k ade20k_s1; do  # 1 iteration, evaluated once at the end
-    BUDGETS+=("cfg_options.$task.train_cfg.max_iters=1" "cfg_options.$task.train_cfg.val_interval=2")
+for task in ade20k ade20k_s1; do
+    BUDGETS+=("cfg_options.$task.train_cfg.max_iters=1" "cfg_options.$task.train_cfg.val_begin=2")
 done
 exec "$PY" tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --wait \
     --poll-interval 5 --gpus 1 --auto-scale-lr --seeds 1 --work-dir "$OUT/benchmark" "$@" \
