@@ -14,8 +14,11 @@ from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
 from mmgcp.utils import (
+    add_trust_checkpoint_argument,
     apply_tensorboard_key,
+    check_config_checkpoints_trusted,
     check_data,
+    exit_on_untrusted_checkpoint,
     resolve_resume,
     setup_cpu_distributed,
     use_atomic_checkpoints,
@@ -52,6 +55,7 @@ def parse_args():
         action=DictAction,
         help='override settings of the config, key=value pairs such as '
         'train_cfg.max_epochs=2 or model.backbone.depth=18')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -107,6 +111,7 @@ def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    check_config_checkpoints_trusted(cfg)
     check_data(cfg, ('train', 'val'), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
@@ -118,4 +123,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_untrusted_checkpoint():
+        main()
