@@ -18,6 +18,8 @@ from mmgcp.utils import (
     apply_tensorboard_key,
     check_config_checkpoints_trusted,
     check_data,
+    check_space_for_checkpoint,
+    exit_on_no_space,
     exit_on_untrusted_checkpoint,
     resolve_resume,
     setup_cpu_distributed,
@@ -115,11 +117,15 @@ def main():
     check_data(cfg, ('train', 'val'), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
+    # A full filesystem: which file, how much space, the intact previous checkpoint, --resume.
+    with exit_on_no_space(cfg.work_dir):
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        if runner.rank == 0:  # the rank that writes the checkpoints
+            check_space_for_checkpoint(runner.model, cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

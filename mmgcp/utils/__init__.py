@@ -2,6 +2,12 @@
 from .atomic_io import AtomicLocalBackend, log_tail, use_atomic_checkpoints
 from .checkpoint_compat import load_local_checkpoint, patch_local_checkpoint_loader
 from .data_check import DataNotFoundError, check_data, missing_data
+from .disk_space import (
+    NoSpaceForCheckpointError,
+    check_space_for_checkpoint,
+    estimate_checkpoint_bytes,
+    exit_on_no_space,
+)
 from .launcher import setup_cpu_distributed
 from .mim import add_mim_extension, register_config_package
 from .resume import find_resumable_checkpoint, is_complete_checkpoint, resolve_resume
@@ -26,5 +32,7 @@ __all__ = [
     'register_config_package', 'apply_tensorboard_key', 'enable_benchmark_tensorboard',
     'enable_tensorboard', 'load_checkpoint_file', 'UntrustedCheckpointError', 'TRUST_ENV',
     'SAFE_GLOBALS', 'add_trust_checkpoint_argument', 'check_checkpoint_trusted',
-    'check_config_checkpoints_trusted', 'exit_on_untrusted_checkpoint'
+    'check_config_checkpoints_trusted', 'exit_on_untrusted_checkpoint',
+    'NoSpaceForCheckpointError', 'check_space_for_checkpoint', 'estimate_checkpoint_bytes',
+    'exit_on_no_space'
 ]
