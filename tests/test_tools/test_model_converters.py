@@ -19,7 +19,6 @@ import torchvision
 
 # Importing mmgcp also lets mmengine load local checkpoints under torch >= 2.6 (weights-only).
 from mmgcp.converters import CheckpointConversionError, convert_checkpoint, convert_state_dict
-from mmgcp.utils import TRUST_ENV
 
 NUM_CLASSES = 10  # small classifiers keep the checkpoint files small
 INPUT_SIZE = 64  # layer4 (stride 1) gives 4 x 4 = 16 positions
@@ -444,28 +443,16 @@ def test_timm_args_namespace_loads_without_trust(tmp_path, r18_gcp128):
     assert meta['source_meta']['dropped'] == ['args']
 
 
-class CreatesFile:
-    """Unpickling it creates ``target``: a checkpoint that runs a shell command when loaded."""
-
-    def __init__(self, target: str):
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.target}', ))
-
-
 @pytest.mark.slow
 def test_crafted_source_is_refused_unless_trusted_for_one_invocation(tmp_path, r18_gcp128,
-                                                                    tool_runner, monkeypatch):
-    monkeypatch.delenv(TRUST_ENV, raising=False)
-    marker = tmp_path / 'code_ran'
-    src = str(tmp_path / 'crafted.pth.tar')
-    torch.save(dict(state_dict=r18_gcp128[1], meta=CreatesFile(str(marker))), src)
+                                                                    tool_runner,
+                                                                    crafted_checkpoint):
+    src, marker = crafted_checkpoint('crafted.pth.tar', dict(state_dict=r18_gcp128[1]))
     dst = str(tmp_path / 'out' / 'converted.pth')
     for tool in (TOOL, DROPCOV_VIT_TOOL):
         proc = tool_runner([tool, src, dst], check=False)
         assert proc.returncode != 0
-        assert src in proc.stderr and f'{os.system.__module__}.system' in proc.stderr
+        assert src in proc.stderr and crafted_checkpoint.global_name in proc.stderr
         assert '--trust-checkpoint' in proc.stderr and 'Nothing was written' in proc.stderr
         assert not marker.exists() and not osp.exists(dst)
     # Trusted for this invocation: fully unpickled, so the file's command runs.

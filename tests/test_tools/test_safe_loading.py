@@ -23,19 +23,9 @@ pytestmark = pytest.mark.slow
 CLS_CFG = 'configs/toy/resnet18-w16-gcp_1xb32_toy.py'
 DET_CFG = 'configs/toy/det/mask-rcnn_r18-w16-gcp_fpn_1xb4_toy.py'
 SEG_CFG = 'configs/toy/seg/upernet_r18-w16-gcp_1xb4_toy-128x128.py'
-SYSTEM = f'{os.system.__module__}.system'
+SYSTEM = f'{os.system.__module__}.system'  # what the crafted checkpoints' pickle calls
 # One thread per process: on 2 shared cores a second OpenMP thread only spins.
 ENV = {'OMP_NUM_THREADS': '1'}
-
-
-class CreatesFile:
-    """Unpickling it creates ``target``: a checkpoint that runs a shell command when loaded."""
-
-    def __init__(self, target: str):
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.target}', ))
 
 
 @pytest.fixture(autouse=True)
@@ -140,14 +130,9 @@ def test_resume_after_a_kill_loads_without_trust(toy, cls_checkpoint, repo_root,
 
 
 @pytest.fixture
-def crafted(cls_checkpoint, tmp_path):
-    """The toy classifier's weights with an object that runs ``touch code_ran`` when loaded."""
-    marker = tmp_path / 'code_ran'
-    checkpoint = torch.load(cls_checkpoint, map_location='cpu', weights_only=False)
-    checkpoint['meta']['note'] = CreatesFile(str(marker))
-    path = str(tmp_path / 'crafted.pth')
-    torch.save(checkpoint, path)
-    return path, marker
+def crafted(cls_checkpoint, crafted_checkpoint):
+    """The toy classifier's checkpoint with an object that runs ``touch`` when loaded."""
+    return crafted_checkpoint(checkpoint=torch.load(cls_checkpoint, weights_only=False))
 
 
 ENTRY_POINTS = {

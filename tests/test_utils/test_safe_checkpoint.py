@@ -25,16 +25,6 @@ from mmgcp.utils import (
 from mmgcp.utils.safe_checkpoint import find_untrusted_globals
 
 
-class CreatesFile:
-    """Unpickling it creates ``target``: what a malicious checkpoint does with a shell command."""
-
-    def __init__(self, target: str):
-        self.target = target
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.target}', ))
-
-
 class CallsGetattr:
     """Unpickling it calls ``getattr(HistoryBuffer, name)``: only the statistics are allowed."""
 
@@ -54,14 +44,6 @@ def untrusted_environment(monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
 
 
-def _crafted(tmp_path, legacy=False):
-    marker = tmp_path / 'code_ran'
-    path = str(tmp_path / ('crafted_legacy.pth' if legacy else 'crafted.pth'))
-    torch.save({'state_dict': {'weight': torch.zeros(2)}, 'meta': CreatesFile(str(marker))},
-               path, _use_new_zipfile_serialization=not legacy)
-    return path, marker
-
-
 def _runner_checkpoint(path, model):
     """What mmengine's Runner writes: weights, meta with numpy values, message-hub records."""
     hub = MessageHub.get_instance('test_safe_checkpoint')
@@ -76,8 +58,8 @@ def _runner_checkpoint(path, model):
 
 
 @pytest.mark.parametrize('legacy', [False, True], ids=['zip', 'legacy-format'])
-def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, legacy):
-    path, marker = _crafted(tmp_path, legacy)
+def test_crafted_checkpoint_is_refused_and_runs_nothing(crafted_checkpoint, legacy):
+    path, marker = crafted_checkpoint(legacy=legacy)
     with pytest.raises(UntrustedCheckpointError) as info:
         load_checkpoint_file(path)
     message = str(info.value)
@@ -87,10 +69,8 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path, legacy):
     assert not marker.exists()
 
 
-def test_refusal_lists_every_type_before_unpickling(tmp_path):
-    path = str(tmp_path / 'two.pth')
-    marker = tmp_path / 'code_ran'
-    torch.save({'a': CreatesFile(str(marker)), 'b': fractions.Fraction(1, 3)}, path)
+def test_refusal_lists_every_type_before_unpickling(crafted_checkpoint):
+    path, marker = crafted_checkpoint(checkpoint={'b': fractions.Fraction(1, 3)})
     assert find_untrusted_globals(path) == ['fractions.Fraction', SYSTEM]
     with pytest.raises(UntrustedCheckpointError, match='fractions.Fraction, ' + SYSTEM):
         check_checkpoint_trusted(path)
@@ -147,8 +127,8 @@ def test_allowlist_applies_to_the_load_only(tmp_path):
         torch.load(str(path))  # weights_only=True by default, without mmgcp's allowlist
 
 
-def test_trust_loads_with_full_unpickling_for_that_call_only(tmp_path, monkeypatch):
-    path, marker = _crafted(tmp_path)
+def test_trust_loads_with_full_unpickling_for_that_call_only(crafted_checkpoint, monkeypatch):
+    path, marker = crafted_checkpoint()
     load_checkpoint_file(path, trust=True)
     assert marker.exists()  # trusted means the file's code runs: that is what trust allows
     marker.unlink()
@@ -165,17 +145,17 @@ def test_trust_loads_with_full_unpickling_for_that_call_only(tmp_path, monkeypat
         load_checkpoint_file(path)
 
 
-def test_mmengine_load_checkpoint_refuses_after_import_mmgcp(tmp_path):
-    path, marker = _crafted(tmp_path)
+def test_mmengine_load_checkpoint_refuses_after_import_mmgcp(crafted_checkpoint):
+    path, marker = crafted_checkpoint()
     with pytest.raises(UntrustedCheckpointError, match=SYSTEM):
         load_checkpoint(nn.Linear(2, 1), path, map_location='cpu')
     assert not marker.exists()
 
 
-def test_pretrained_init_cfg_refuses_inside_the_model(tmp_path):
+def test_pretrained_init_cfg_refuses_inside_the_model(crafted_checkpoint):
     # The Runner's init_weights path (init_cfg=dict(type='Pretrained')), without tools/train.py's
     # early check.
-    path, marker = _crafted(tmp_path)
+    path, marker = crafted_checkpoint()
     model = BaseModule(init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(UntrustedCheckpointError, match=SYSTEM):
         model.init_weights()
