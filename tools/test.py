@@ -12,7 +12,7 @@ import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading o
 from mmgcp.utils import (
     add_trust_checkpoint_argument,
     check_checkpoint_covers_model,
-    check_config_checkpoints_trusted,
+    check_checkpoint_trusted,
     check_data,
     exit_on_untrusted_checkpoint,
     setup_cpu_distributed,
@@ -65,7 +65,7 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    check_config_checkpoints_trusted(cfg)
+    check_checkpoint_trusted(args.checkpoint)  # before the Runner is built
     check_data(cfg, ('test', ), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 

@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 from mmgcp.utils import (
     check_checkpoint_covers_model,
-    check_config_checkpoints_trusted,
+    check_checkpoint_trusted,
     check_data,
     setup_cpu_distributed,
 )
@@ -138,7 +138,7 @@ def evaluate_robustness(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
-    check_config_checkpoints_trusted(cfg)  # before the Runner and the data are built
+    check_checkpoint_trusted(checkpoint)  # before the Runner and the data are built
     check_data(cfg, ('test', ), config=config)
     setup_cpu_distributed(cfg, 'none')
     scope = cfg.get('default_scope')
