@@ -117,7 +117,7 @@ SAFE_GLOBALS = [
     (_history_buffer_method, 'builtins.getattr'),
     # HistoryBuffer's ``_log_history`` / ``_count_history`` are numpy arrays: ``_reconstruct``
     # makes an empty array of a given shape and dtype, then ``ndarray.__setstate__`` fills in the
-    # raw bytes (an object array holds only objects this unpickler already made).
+    # raw bytes (numeric dtypes only, below: an object array is refused).
     (_np_multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
     (_np_multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),  # numpy 1.x writers
     np.ndarray,
