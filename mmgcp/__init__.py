@@ -4,8 +4,9 @@
 ``import mmgcp.ops`` needs PyTorch alone: where mmengine is not installed, this file imports
 nothing of OpenMMLab, and the registries (``mmgcp.MODELS``...) fail only when they are used.
 Where it is installed, importing mmgcp loads the registries, makes mmengine load local
-checkpoints again under torch >= 2.6 and resolves ``_base_ = 'mmgcp::...'`` (``mmgcp.registry``,
-which every mmgcp module imports, does the same).
+checkpoints again under torch >= 2.6 (weights-only with an allowlist: no loader becomes less
+safe, see ``mmgcp.utils.safe_checkpoint``) and resolves ``_base_ = 'mmgcp::...'``
+(``mmgcp.registry``, which every mmgcp module imports, does the same).
 """
 import importlib.util
 import sys

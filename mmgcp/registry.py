@@ -34,8 +34,8 @@ WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope='mmgcp',
     locations=['mmgcp.models'])
 
-# Every mmgcp module imports this file: make mmengine load local checkpoints again under
-# torch >= 2.6 (see mmgcp.utils.checkpoint_compat).
+# Every mmgcp module imports this file: make mmengine load the Runner's local checkpoints again
+# under torch >= 2.6, still weights-only with an allowlist (see mmgcp.utils.checkpoint_compat).
 from mmgcp.utils.checkpoint_compat import patch_local_checkpoint_loader  # noqa: E402
 
 patch_local_checkpoint_loader()

@@ -40,3 +40,39 @@ def run_tool(args: List[str], cwd: Optional[str] = None, timeout: int = 600,
 def tool_runner():
     """The :func:`run_tool` helper as a fixture."""
     return run_tool
+
+
+class _RunsCommandWhenLoaded:
+    """Unpickling it runs ``touch <target>``: what a malicious checkpoint does with any command."""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.target}', ))
+
+
+#: How the crafted checkpoints' pickle names the function they call (``posix.system`` on Linux).
+CRAFTED_GLOBAL = f'{os.system.__module__}.system'
+
+
+@pytest.fixture
+def crafted_checkpoint(tmp_path, monkeypatch):
+    """``make(name, checkpoint=None, legacy=False) -> (path, marker)``: save ``checkpoint``
+    (default: a one-tensor state dict) with an object in its ``meta`` whose unpickling creates
+    ``marker``; ``make.global_name`` is the function the pickle names. The test runs with
+    ``MMGCP_TRUST_CHECKPOINT`` unset, whatever the caller's shell has."""
+    import torch
+    monkeypatch.delenv('MMGCP_TRUST_CHECKPOINT', raising=False)
+
+    def make(name: str = 'crafted.pth', checkpoint: Optional[dict] = None, legacy: bool = False):
+        marker = tmp_path / f'{name}.code_ran'
+        checkpoint = dict(checkpoint or {'state_dict': {'weight': torch.zeros(2)}})
+        checkpoint['meta'] = dict(checkpoint.get('meta') or {},
+                                  note=_RunsCommandWhenLoaded(str(marker)))
+        path = str(tmp_path / name)
+        torch.save(checkpoint, path, _use_new_zipfile_serialization=not legacy)
+        return path, marker
+
+    make.global_name = CRAFTED_GLOBAL
+    return make

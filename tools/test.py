@@ -9,7 +9,14 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
-from mmgcp.utils import check_checkpoint_covers_model, check_data, setup_cpu_distributed
+from mmgcp.utils import (
+    add_trust_checkpoint_argument,
+    check_checkpoint_covers_model,
+    check_checkpoint_trusted,
+    check_data,
+    exit_on_untrusted_checkpoint,
+    setup_cpu_distributed,
+)
 from mmgcp.utils.kill_point import kill_point
 
 
@@ -30,6 +37,7 @@ def parse_args():
         '--allow-partial', action='store_true',
         help='evaluate even when the checkpoint lacks some of the model\'s weights or has others '
         '(by default that is an error: the missing weights would stay random)')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -57,6 +65,7 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    check_checkpoint_trusted(args.checkpoint)  # before the Runner is built
     check_data(cfg, ('test', ), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
@@ -74,4 +83,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_untrusted_checkpoint():
+        main()

@@ -14,8 +14,13 @@ from mmengine.runner import Runner
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
 from mmgcp.utils import (
+    add_trust_checkpoint_argument,
     apply_tensorboard_key,
+    check_config_checkpoints_trusted,
     check_data,
+    check_space_for_checkpoint,
+    exit_on_no_space,
+    exit_on_untrusted_checkpoint,
     resolve_resume,
     setup_cpu_distributed,
     use_atomic_checkpoints,
@@ -52,6 +57,7 @@ def parse_args():
         action=DictAction,
         help='override settings of the config, key=value pairs such as '
         'train_cfg.max_epochs=2 or model.backbone.depth=18')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -111,20 +117,27 @@ def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    check_config_checkpoints_trusted(cfg)
     check_data(cfg, ('train', 'val'), config=args.config)
     setup_cpu_distributed(cfg, args.launcher)
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
+    # A full filesystem: which file, how much space, the intact previous checkpoint, --resume.
+    # A time-limit or preemption signal: a checkpoint where training was, then exit 75.
     from mmgcp.engine import INTERRUPTED_EXIT_CODE, TrainingInterrupted
-    try:
-        runner.train()
-    except TrainingInterrupted as stop:
-        print(f'{stop}', flush=True)
-        raise SystemExit(INTERRUPTED_EXIT_CODE)
+    with exit_on_no_space(cfg.work_dir):
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        if runner.rank == 0:  # the rank that writes the checkpoints
+            check_space_for_checkpoint(runner.model, cfg)
+        try:
+            runner.train()
+        except TrainingInterrupted as stop:
+            print(f'{stop}', flush=True)
+            raise SystemExit(INTERRUPTED_EXIT_CODE)
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_untrusted_checkpoint():
+        main()

@@ -23,7 +23,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, load_checkpoint, set_random_seed
 
-from mmgcp.utils import check_checkpoint_covers_model, check_data
+from mmgcp.utils import check_checkpoint_covers_model, check_checkpoint_trusted, check_data
 
 from .directions import filter_normalized_direction
 from .hessian import (
@@ -217,6 +217,8 @@ def measure_flatness(config: str,
     if num_batches < 1 or num_points < 2 or num_points_2d < 2:
         raise ValueError('num_batches (--num-batches) must be >= 1 and num_points '
                          '(--num-points, --num-points-2d) >= 2.')
+    # An untrusted checkpoint is refused before the model and the data are built.
+    check_checkpoint_trusted(checkpoint)
     cfg = Config.fromfile(config)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)

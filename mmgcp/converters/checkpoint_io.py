@@ -6,13 +6,13 @@ the destination folder, which is renamed over the destination only once it is fu
 """
 import os
 import os.path as osp
-import pickle
 import sys
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..utils.safe_checkpoint import UntrustedCheckpointError, load_checkpoint_file
 from ..version import __version__
 
 #: How many offending keys an error message lists.
@@ -30,42 +30,78 @@ def format_keys(keys: Sequence[str], limit: int = MAX_LISTED) -> str:
     return listed + (f' (+ {len(keys) - limit} more)' if len(keys) > limit else '')
 
 
-def load_source_checkpoint(path: str, allow_pickle: bool = False) -> Any:
-    """Load a checkpoint file on the CPU.
+def load_source_checkpoint(path: str, trust: Optional[bool] = None) -> Any:
+    """Load a checkpoint file on the CPU, without running code from it unless it is trusted.
 
     Args:
         path (str): The checkpoint file.
-        allow_pickle (bool): Fall back to ``torch.load(weights_only=False)`` when the file holds
-            objects other than tensors and containers. Such a file can run code when it is loaded:
-            only allow it for files you trust. Defaults to False.
+        trust (bool, optional): Load a file that needs Python types outside mmgcp's allowlist
+            (:data:`mmgcp.utils.safe_checkpoint.SAFE_GLOBALS`); such a file can run code when
+            it is loaded: only for files you trust. None (default): trusted when the environment
+            variable ``MMGCP_TRUST_CHECKPOINT`` is 1 (``--trust-checkpoint`` of the tools).
 
     Returns:
         Any: The unpickled object, usually a dict.
 
     Raises:
         FileNotFoundError: No such file.
-        CheckpointConversionError: The file is truncated, not a PyTorch checkpoint, or needs
-            ``allow_pickle``.
+        UntrustedCheckpointError: The file needs types outside the allowlist and is not trusted.
+        CheckpointConversionError: The file is truncated or not a PyTorch checkpoint.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such checkpoint file.')
     size = osp.getsize(path)
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if 'weights only' not in str(exc).lower():
-            raise _unreadable(path, size, exc) from exc
-        if not allow_pickle:
-            raise CheckpointConversionError(
-                f'{path}: holds Python objects that torch.load(weights_only=True) refuses '
-                f'({str(exc).splitlines()[0]}). If you trust the file, rerun with --allow-pickle '
-                '(allow_pickle=True).') from exc
+        return load_checkpoint_file(path, map_location='cpu', trust=trust)
+    except UntrustedCheckpointError:
+        raise
     except Exception as exc:  # torch raises RuntimeError, EOFError, ... for damaged files
         raise _unreadable(path, size, exc) from exc
-    try:
-        return torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as exc:
-        raise _unreadable(path, size, exc) from exc
+
+
+def find_state_dict(checkpoint: Any, src: str, wrappers: Sequence[str] = ('state_dict', 'model'),
+                    meta_keys: Sequence[str] = ()) -> Tuple[Dict[str, torch.Tensor],
+                                                            Optional[str], dict]:
+    """Find the state dict in a loaded checkpoint.
+
+    Args:
+        checkpoint (Any): What :func:`load_source_checkpoint` returned.
+        src (str): The source file, named in errors.
+        wrappers (Sequence[str]): Keys that may hold the state dict, the first present wins; a
+            checkpoint with none of them is taken as a bare state dict. Defaults to
+            ``('state_dict', 'model')``.
+        meta_keys (Sequence[str]): Entries next to the wrapper worth keeping when they are a
+            number or a string (a one-element tensor counts as its number). Defaults to ``()``.
+
+    Returns:
+        tuple: The state dict, the wrapper key it came from (None for a bare state dict) and
+        the kept entries of ``meta_keys``.
+
+    Raises:
+        CheckpointConversionError: Not a dict, or the state dict is empty or holds non-tensors.
+    """
+    if not isinstance(checkpoint, dict):
+        raise CheckpointConversionError(
+            f'{src}: expected a dict (a state dict, or a checkpoint with "state_dict"), found '
+            f'{type(checkpoint).__name__}.')
+    wrapper = next((k for k in wrappers if isinstance(checkpoint.get(k), dict)), None)
+    state_dict = checkpoint[wrapper] if wrapper else checkpoint
+    non_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
+    if non_tensors or not state_dict:
+        found = format_keys([f'{k} ({type(state_dict[k]).__name__})' for k in non_tensors])
+        names = ' / '.join(f'"{k}"' for k in wrappers)
+        raise CheckpointConversionError(
+            f'{src}: expected a dict of tensors, or a checkpoint whose {names} is one; found '
+            f'{"an empty dict" if not state_dict else "non-tensor entries: " + found} '
+            f'(top-level keys: {format_keys(list(checkpoint))}).')
+    kept: dict = {}
+    for key in meta_keys if wrapper else ():
+        value = checkpoint.get(key)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (int, float, str)):
+            kept[key] = value
+    return state_dict, wrapper, kept
 
 
 def _unreadable(path: str, size: int, exc: Exception) -> CheckpointConversionError:
@@ -242,8 +278,9 @@ def run_conversion(convert: Callable[..., dict], src: str, dst: str, source: str
                    describe: Callable[[dict], str], **kwargs) -> dict:
     """Run a converter for a command line and tell the user what came of it.
 
-    On a conversion error or a missing file: exit with the message and say that nothing was
-    written. Otherwise print what was written and the config (with its options) to use it with.
+    On a conversion error, a missing file or an untrusted one: exit with the message and say
+    that nothing was written. Otherwise print what was written and the config (with its
+    options) to use it with.
 
     Args:
         convert (Callable): The converter, called as ``convert(src, dst, **kwargs)``; returns the
@@ -260,7 +297,7 @@ def run_conversion(convert: Callable[..., dict], src: str, dst: str, source: str
     """
     try:
         meta = convert(src, dst, **kwargs)
-    except (CheckpointConversionError, FileNotFoundError) as exc:
+    except (CheckpointConversionError, FileNotFoundError, UntrustedCheckpointError) as exc:
         sys.exit(f'error: {exc}\nNothing was written to {dst}.')
     label = meta
     for key in source.split('.'):

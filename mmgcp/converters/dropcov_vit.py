@@ -25,10 +25,12 @@ import torch
 from .checkpoint_io import (
     CheckpointConversionError,
     check_and_save,
+    find_state_dict,
     format_keys,
     load_source_checkpoint,
     refuse_same_file,
 )
+from .gcp_resnet import detect_format as detect_resnet_format
 
 SOURCE_FORMAT = ('dropcov-vit', "DropCov's Transformers/main.py (timm): visual_tokens.tokens.*, "
                  'cls_token, pos_embed, blocks.<i>.*, norm, classifier.{representation.wr, '
@@ -69,39 +71,18 @@ def select_state_dict(checkpoint: Any, weights: str = 'auto',
     """
     if weights not in WEIGHTS:
         raise CheckpointConversionError(f"weights must be one of {WEIGHTS}, got '{weights}'.")
-    if not isinstance(checkpoint, dict):
-        raise CheckpointConversionError(
-            f'{src}: expected a dict (a state dict, or a checkpoint with "state_dict"), found '
-            f'{type(checkpoint).__name__}.')
-    has_ema = isinstance(checkpoint.get('state_dict_ema'), dict)
+    has_ema = isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict_ema'), dict)
     if weights == 'ema' and not has_ema:
         raise CheckpointConversionError(
             f'{src}: has no "state_dict_ema" (top-level keys: {format_keys(list(checkpoint))}); '
             "convert its model weights with --weights model.")
-    if weights in ('ema', 'auto') and has_ema:
-        wrapper = 'state_dict_ema'
-    else:
-        wrapper = next((k for k in ('state_dict', 'model') if isinstance(checkpoint.get(k), dict)),
-                       None)
-    state_dict = checkpoint[wrapper] if wrapper else checkpoint
-    non_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if non_tensors or not state_dict:
-        found = format_keys([f'{k} ({type(state_dict[k]).__name__})' for k in non_tensors])
-        raise CheckpointConversionError(
-            f'{src}: expected a dict of tensors, or a checkpoint whose "state_dict" / '
-            f'"state_dict_ema" is one; found '
-            f'{"an empty dict" if not state_dict else "non-tensor entries: " + found}.')
+    wrappers = ('state_dict', 'model') if weights == 'model' else ('state_dict_ema', 'state_dict',
+                                                                    'model')
+    state_dict, wrapper, source_meta = find_state_dict(checkpoint, src, wrappers,
+                                                       _SOURCE_META_KEYS)
     if all(k.startswith('module.') for k in state_dict):
         state_dict = OrderedDict((k[len('module.'):], v) for k, v in state_dict.items())
-    source_meta: dict = dict(weights=wrapper or 'state dict')
-    if wrapper:
-        for key in _SOURCE_META_KEYS:
-            value = checkpoint.get(key)
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
-                value = value.item()
-            if isinstance(value, (int, float, str)):
-                source_meta[key] = value
-    return state_dict, source_meta
+    return state_dict, dict(weights=wrapper or 'state dict', **source_meta)
 
 
 def detect_layout(keys, src: str = '<state_dict>') -> None:
@@ -122,10 +103,20 @@ def detect_layout(keys, src: str = '<state_dict>') -> None:
         found = ('a DenseNet-token ViT without the MultiHeadPooling head '
                  '(classifier.representation.wr): not a DropCov ViT')
     else:
-        found = 'an unknown layout'
+        found = _resnet_layout(keys) or 'an unknown layout'
     raise CheckpointConversionError(
         f'{src}: expected the {SOURCE_FORMAT[0]} layout ({SOURCE_FORMAT[1]}); found {found}. '
         f'{len(keys)} keys, the first: {format_keys(keys)}.')
+
+
+def _resnet_layout(keys) -> Optional[str]:
+    """What to say about a GCP / DropCov / GAP ResNet checkpoint; None for anything else."""
+    try:
+        detect_resnet_format(keys)
+    except CheckpointConversionError:
+        return None
+    return ('a ResNet checkpoint (conv1, layer1..4: a CNN GCP / DropCov / GAP model, not the '
+            'DropCov ViT); convert it with tools/model_converters/gcp2mmpretrain.py')
 
 
 def infer_architecture(state_dict: Dict[str, torch.Tensor], num_heads: Optional[int] = None,
@@ -313,7 +304,7 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], num_heads: Optional[
 
 def convert_checkpoint(src: str, dst: str, weights: str = 'auto', num_heads: Optional[int] = None,
                        backbone_only: bool = False, config: Optional[str] = None,
-                       cfg_options: Optional[dict] = None, allow_pickle: bool = False) -> dict:
+                       cfg_options: Optional[dict] = None, trust: Optional[bool] = None) -> dict:
     """Convert a published DropCov ViT checkpoint file into an mmpretrain checkpoint file.
 
     Nothing is written unless the whole conversion (and the optional check against ``config``)
@@ -329,14 +320,16 @@ def convert_checkpoint(src: str, dst: str, weights: str = 'auto', num_heads: Opt
         config (str, optional): Require the result to load strictly into this config's model
             (only its ``backbone.*`` with ``backbone_only``). Defaults to None.
         cfg_options (dict, optional): Overrides of ``config``. Defaults to None.
-        allow_pickle (bool): Load a source holding Python objects (timm saves ``args``); it can
-            run code: only for files you trust. Defaults to False.
+        trust (bool, optional): Load a source that needs Python types outside mmgcp's
+            allowlist (timm's ``args`` Namespace is in it); such a file can run code: only for
+            files you trust. None (default): trusted when ``MMGCP_TRUST_CHECKPOINT=1``
+            (``--trust-checkpoint``).
 
     Returns:
         dict: The ``meta`` written to ``dst``.
     """
     refuse_same_file(src, dst)
-    checkpoint = load_source_checkpoint(src, allow_pickle=allow_pickle)
+    checkpoint = load_source_checkpoint(src, trust=trust)
     state_dict, source_meta = select_state_dict(checkpoint, weights, src)
     converted, info = convert_state_dict(state_dict, num_heads, src)
     return check_and_save(

@@ -31,6 +31,7 @@ import torch
 from .checkpoint_io import (
     CheckpointConversionError,
     check_and_save,
+    find_state_dict,
     format_keys,
     load_source_checkpoint,
     refuse_same_file,
@@ -81,36 +82,17 @@ def unwrap_state_dict(checkpoint: Any, src: str) -> Tuple[Dict[str, torch.Tensor
     """Find the state dict in a loaded checkpoint.
 
     Args:
-        checkpoint (Any): What ``torch.load`` returned.
+        checkpoint (Any): What :func:`load_source_checkpoint` returned.
         src (str): The source file, named in errors.
 
     Returns:
         tuple: The state dict and ``source_meta`` (``epoch``, ``arch``, ``best_acc1`` when
         present, the wrapper key, and the top-level entries that were dropped).
     """
-    if not isinstance(checkpoint, dict):
-        raise CheckpointConversionError(
-            f'{src}: expected a dict (a state dict, or a checkpoint with "state_dict"), found '
-            f'{type(checkpoint).__name__}.')
-    source_meta: dict = {}
-    wrapper = next((k for k in ('state_dict', 'model') if isinstance(checkpoint.get(k), dict)),
-                   None)
-    state_dict = checkpoint[wrapper] if wrapper else checkpoint
-    non_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if non_tensors or not state_dict:
-        found = format_keys([f'{k} ({type(state_dict[k]).__name__})' for k in non_tensors])
-        raise CheckpointConversionError(
-            f'{src}: expected a dict of tensors, or a dict whose "state_dict" is one; found '
-            f'{"an empty dict" if not state_dict else "non-tensor entries: " + found} '
-            f'(top-level keys: {format_keys(list(checkpoint))}).')
+    state_dict, wrapper, source_meta = find_state_dict(checkpoint, src,
+                                                       meta_keys=_SOURCE_META_KEYS)
     if wrapper:
         source_meta['wrapper'] = wrapper
-        for key in _SOURCE_META_KEYS:
-            value = checkpoint.get(key)
-            if isinstance(value, torch.Tensor) and value.numel() == 1:
-                value = value.item()
-            if isinstance(value, (int, float, str)):
-                source_meta[key] = value
         dropped = [k for k in checkpoint if k != wrapper and k not in source_meta]
         if dropped:
             source_meta['dropped'] = dropped
@@ -376,7 +358,7 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], fmt: str = 'auto',
 
 def convert_checkpoint(src: str, dst: str, fmt: str = 'auto', backbone_only: bool = False,
                        config: Optional[str] = None, cfg_options: Optional[dict] = None,
-                       allow_pickle: bool = False) -> dict:
+                       trust: Optional[bool] = None) -> dict:
     """Convert a published checkpoint file into an mmpretrain checkpoint file.
 
     Nothing is written unless the whole conversion (and the optional check against ``config``)
@@ -393,14 +375,15 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'auto', backbone_only: boo
             shapes to match it (only its ``backbone.*`` keys with ``backbone_only``).
             Defaults to None.
         cfg_options (dict, optional): Overrides of ``config``. Defaults to None.
-        allow_pickle (bool): Load a source that holds arbitrary Python objects (it can run code:
-            only for files you trust). Defaults to False.
+        trust (bool, optional): Load a source that needs Python types outside mmgcp's
+            allowlist (it can run code: only for files you trust). None (default): trusted when
+            ``MMGCP_TRUST_CHECKPOINT=1`` (``--trust-checkpoint``).
 
     Returns:
         dict: The ``meta`` written to ``dst``.
     """
     refuse_same_file(src, dst)
-    checkpoint = load_source_checkpoint(src, allow_pickle=allow_pickle)
+    checkpoint = load_source_checkpoint(src, trust=trust)
     state_dict, source_meta = unwrap_state_dict(checkpoint, src)
     converted, info = convert_state_dict(state_dict, fmt=fmt, src=src)
     return check_and_save(

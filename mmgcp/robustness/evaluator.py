@@ -14,7 +14,12 @@ from mmengine.config import Config
 from mmengine.registry import LOOPS, RUNNERS
 from mmengine.runner import Runner
 
-from mmgcp.utils import check_checkpoint_covers_model, check_data, setup_cpu_distributed
+from mmgcp.utils import (
+    check_checkpoint_covers_model,
+    check_checkpoint_trusted,
+    check_data,
+    setup_cpu_distributed,
+)
 from mmgcp.utils.tasks import DEFAULT_METRICS, task_kind_of_scope
 
 from .corruptions import CORRUPTIONS, check_conditions
@@ -133,6 +138,7 @@ def evaluate_robustness(config: str,
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     cfg.load_from = checkpoint
     cfg.launcher = 'none'
+    check_checkpoint_trusted(checkpoint)  # before the Runner and the data are built
     check_data(cfg, ('test', ), config=config)
     setup_cpu_distributed(cfg, 'none')
     scope = cfg.get('default_scope')

@@ -12,7 +12,11 @@ import re
 import zipfile
 from typing import List, Optional
 
-import torch
+from .safe_checkpoint import (
+    UntrustedCheckpointError,
+    check_checkpoint_trusted,
+    load_checkpoint_file,
+)
 
 #: ``epoch_N.pth`` / ``iter_N.pth`` (mmengine's periodic checkpoints) and ``epoch_E_iter_I.pth``
 #: (E epochs and I iterations done: saved inside epoch E + 1 on a signal,
@@ -24,13 +28,17 @@ def is_complete_checkpoint(path: str) -> bool:
     """Whether ``path`` is a whole checkpoint file (not truncated by a kill).
 
     ``torch.save`` writes a zip archive whose central directory comes last, so a truncated file
-    is not a readable archive. Files in the legacy (non-zip) format are loaded to check them.
+    is not a readable archive. Files in the legacy (non-zip) format are loaded to check them
+    (:func:`load_checkpoint_file`: a file that needs untrusted types is refused, not skipped).
 
     Args:
         path (str): The file.
 
     Returns:
         bool: True when it can be loaded.
+
+    Raises:
+        UntrustedCheckpointError: A legacy-format file that needs untrusted types.
     """
     if not osp.isfile(path) or osp.getsize(path) == 0:
         return False
@@ -41,7 +49,9 @@ def is_complete_checkpoint(path: str) -> bool:
         except (zipfile.BadZipFile, OSError):
             return False
     try:
-        torch.load(path, map_location='cpu', weights_only=False)
+        load_checkpoint_file(path, map_location='cpu')
+    except UntrustedCheckpointError:
+        raise
     except Exception:
         return False
     return True
@@ -104,6 +114,10 @@ def resolve_resume(cfg, resume: Optional[str]) -> Optional[str]:
 
     Returns:
         str | None: The checkpoint training resumes from.
+
+    Raises:
+        UntrustedCheckpointError: The checkpoint needs types outside the allowlist and is not
+            trusted (raised here, before the Runner is built, not when it loads the file).
     """
     if resume is None:
         return None
@@ -111,6 +125,7 @@ def resolve_resume(cfg, resume: Optional[str]) -> Optional[str]:
         checkpoint = find_resumable_checkpoint(cfg.work_dir)
         cfg.resume = checkpoint is not None
         if checkpoint is not None:
+            check_checkpoint_trusted(checkpoint)
             cfg.load_from = checkpoint
         return checkpoint
     if not is_complete_checkpoint(resume):
@@ -120,6 +135,7 @@ def resolve_resume(cfg, resume: Optional[str]) -> Optional[str]:
             + (f'Resume from {previous}, the newest complete checkpoint of its folder, or pass '
                '--resume without a path.' if previous else
                'Its folder has no complete checkpoint; train without --resume.'))
+    check_checkpoint_trusted(resume)
     cfg.resume = True
     cfg.load_from = resume
     return resume

@@ -15,6 +15,8 @@ from typing import Dict, List, Optional, Union
 import torch
 from torch import nn
 
+from .safe_checkpoint import load_checkpoint_file
+
 #: Keys listed in full before the rest are summarised by their prefixes.
 MAX_LISTED_KEYS = 8
 
@@ -109,7 +111,9 @@ def check_checkpoint_covers_model(model: nn.Module, checkpoint: Union[str, dict]
 
     Args:
         model (nn.Module): The model to evaluate (a DDP-style wrapper is unwrapped).
-        checkpoint (str | dict): Path of the checkpoint file, or the loaded checkpoint.
+        checkpoint (str | dict): Path of the checkpoint file (loaded with
+            :func:`load_checkpoint_file`: refused when it needs untrusted types), or the loaded
+            checkpoint.
         allow_partial (bool): Only report the differences instead of raising, for the rare case
             where partial loading is meant (``--allow-partial`` of the tools). Defaults to False.
         config (str, optional): The config being evaluated, named in the message.
@@ -128,7 +132,7 @@ def check_checkpoint_covers_model(model: nn.Module, checkpoint: Union[str, dict]
             raise FileNotFoundError(
                 f'checkpoint {path} does not exist; pass the .pth written by tools/train.py '
                 '(e.g. work_dirs/<config>/epoch_N.pth) or a converted checkpoint.')
-        checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+        checkpoint = load_checkpoint_file(path, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(
             f'checkpoint {path or ""} holds a {type(checkpoint).__name__}, not a state dict.')

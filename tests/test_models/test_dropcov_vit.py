@@ -12,6 +12,7 @@ rows: tokens per head), the same mask on q and k, ``Covariance`` centring with
 Random weights are saved in that layout, converted with mmgcp's converter and loaded into mmgcp's
 model; both must give the same outputs.
 """
+import argparse
 import math
 from collections import OrderedDict
 
@@ -329,7 +330,10 @@ def test_default_position_table_and_published_size():
 # The converter: files, bad inputs, nothing written on failure.
 # ---------------------------------------------------------------------------------------------
 def _save(state, path, ema=None):
-    checkpoint = dict(state_dict=state, epoch=299, arch='Deit_drop_Small', metric=82.4)
+    # timm's CheckpointSaver layout, with the training script's arguments (an argparse
+    # Namespace, which loads without --trust-checkpoint).
+    checkpoint = dict(state_dict=state, epoch=299, arch='Deit_drop_Small', metric=82.4, version=2,
+                      args=argparse.Namespace(model='Deit_drop_Small', lr=1e-3, model_ema=True))
     if ema is not None:
         checkpoint['state_dict_ema'] = ema
     torch.save(checkpoint, path)

@@ -17,12 +17,13 @@ import torch
 import torch.nn as nn
 import torchvision
 
-# Importing mmgcp also lets mmengine load local checkpoints under torch >= 2.6.
+# Importing mmgcp also lets mmengine load local checkpoints under torch >= 2.6 (weights-only).
 from mmgcp.converters import CheckpointConversionError, convert_checkpoint, convert_state_dict
 
 NUM_CLASSES = 10  # small classifiers keep the checkpoint files small
 INPUT_SIZE = 64  # layer4 (stride 1) gives 4 x 4 = 16 positions
 TOOL = 'tools/model_converters/gcp2mmpretrain.py'
+DROPCOV_VIT_TOOL = 'tools/model_converters/dropcov_vit2mmpretrain.py'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,12 +435,51 @@ def test_forced_format_must_match(tmp_path, r18_gcp128):
                    fmt='torchvision')
 
 
-def test_pickled_objects_need_allow_pickle(tmp_path, r18_gcp128):
+def test_timm_args_namespace_loads_without_trust(tmp_path, r18_gcp128):
+    # timm-based training scripts save their argparse arguments next to the weights.
     src = str(tmp_path / 'with_args.pth')
     torch.save(dict(state_dict=r18_gcp128[1], args=argparse.Namespace(arch='resnet18')), src)
-    _convert_fails(src, tmp_path, ['--allow-pickle'])
-    meta = convert_checkpoint(src, str(tmp_path / 'out.pth'), allow_pickle=True)
+    meta = convert_checkpoint(src, str(tmp_path / 'out.pth'))
     assert meta['source_meta']['dropped'] == ['args']
+
+
+@pytest.mark.slow
+def test_crafted_source_is_refused_unless_trusted_for_one_invocation(tmp_path, r18_gcp128,
+                                                                    tool_runner,
+                                                                    crafted_checkpoint):
+    src, marker = crafted_checkpoint('crafted.pth.tar', dict(state_dict=r18_gcp128[1]))
+    dst = str(tmp_path / 'out' / 'converted.pth')
+    for tool in (TOOL, DROPCOV_VIT_TOOL):
+        proc = tool_runner([tool, src, dst], check=False)
+        assert proc.returncode != 0
+        assert src in proc.stderr and crafted_checkpoint.global_name in proc.stderr
+        assert '--trust-checkpoint' in proc.stderr and 'Nothing was written' in proc.stderr
+        assert not marker.exists() and not osp.exists(dst)
+    # Trusted for this invocation: fully unpickled, so the file's command runs.
+    tool_runner([TOOL, src, dst, '--trust-checkpoint'])
+    assert marker.exists() and osp.isfile(dst)
+    marker.unlink()
+    os.remove(dst)
+    proc = tool_runner([TOOL, src, dst, '--allow-pickle'])  # the deprecated name still works
+    assert '--allow-pickle is deprecated' in proc.stderr and marker.exists()
+    marker.unlink()
+    os.remove(dst)
+    # The next invocation without the flag refuses again: nothing persisted.
+    proc = tool_runner([TOOL, src, dst], check=False)
+    assert proc.returncode != 0 and not marker.exists() and not osp.exists(dst)
+
+
+def test_dropcov_vit_converter_names_the_resnet_converter(tmp_path):
+    from mmgcp.converters import dropcov_vit
+    src = str(tmp_path / 'r18-dropcov.pth.tar')
+    save_published(PublishedResNet(18, 'dropcov', calibrate=False), src, 'cvpr20')
+    dst = tmp_path / 'out.pth'
+    with pytest.raises(CheckpointConversionError) as info:
+        dropcov_vit.convert_checkpoint(src, str(dst))
+    message = str(info.value)
+    assert 'a ResNet checkpoint' in message
+    assert 'convert it with tools/model_converters/gcp2mmpretrain.py' in message
+    assert not dst.exists()
 
 
 def test_old_checkpoints_without_bn_counters():

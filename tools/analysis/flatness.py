@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
 from mmgcp.analysis.flatness import measure_flatness
+from mmgcp.utils import add_trust_checkpoint_argument, exit_on_untrusted_checkpoint
 
 
 def parse_args():
@@ -65,6 +66,7 @@ def parse_args():
     parser.add_argument(
         '--allow-partial', action='store_true',
         help='measure even when the checkpoint does not hold exactly the model\'s weights')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args()
 
 
@@ -83,4 +85,5 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_untrusted_checkpoint():
+        main()

@@ -18,6 +18,7 @@ from mmengine.config import DictAction
 import mmgcp  # noqa: F401  registers mmgcp and fixes local checkpoint loading on torch >= 2.6
 from mmgcp.robustness import CORRUPTIONS, evaluate_robustness, plot_result_files
 from mmgcp.robustness.corruptions import check_conditions
+from mmgcp.utils import add_trust_checkpoint_argument, exit_on_untrusted_checkpoint
 
 
 def parse_eval_args(argv):
@@ -44,6 +45,7 @@ def parse_eval_args(argv):
     parser.add_argument('--allow-partial', action='store_true',
                         help='evaluate even when the checkpoint does not hold exactly the '
                         'model\'s weights (by default an error)')
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     check_conditions(args.corruptions, args.severities)
     return args
@@ -76,4 +78,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_untrusted_checkpoint():
+        main()

@@ -6,9 +6,9 @@ The output holds ``backbone.*`` (``mmgcp.DenseTokenViT``) and ``head.*``
 8xb128_in1k.py``, and ``meta`` that describes the source. Examples::
 
     python tools/model_converters/dropcov_vit2mmpretrain.py Deit_drop_Small.pth.tar \\
-        checkpoints/densetok-vit-small-dropcov_8xb128_in1k.pth --allow-pickle
+        checkpoints/densetok-vit-small-dropcov_8xb128_in1k.pth
     python tools/model_converters/dropcov_vit2mmpretrain.py Deit_drop_Small.pth.tar \\
-        checkpoints/densetok-vit-small-dropcov_trunk.pth --allow-pickle --backbone-only \\
+        checkpoints/densetok-vit-small-dropcov_trunk.pth --backbone-only \\
         --config configs/upernet/upernet_densetok-vit-s-dropcov_8xb2-160k_ade20k-512x512.py
 """
 import argparse
@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 
 from mmgcp.converters.checkpoint_io import run_conversion
 from mmgcp.converters.dropcov_vit import SOURCE_FORMAT, WEIGHTS, convert_checkpoint, describe
+from mmgcp.utils import add_trust_checkpoint_argument
 
 
 def parse_args():
@@ -45,11 +46,7 @@ def parse_args():
         'only with --backbone-only)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='overrides of --config')
-    parser.add_argument(
-        '--allow-pickle',
-        action='store_true',
-        help='load a source that holds Python objects (timm saves its argparse args; it can run '
-        'code: only for files you trust)')
+    add_trust_checkpoint_argument(parser, deprecated_allow_pickle=True)
     return parser.parse_args()
 
 
@@ -58,7 +55,7 @@ def main():
     run_conversion(
         convert_checkpoint, args.src, args.dst, 'source_meta.weights', describe,
         weights=args.weights, num_heads=args.num_heads, backbone_only=args.backbone_only,
-        config=args.config, cfg_options=args.cfg_options, allow_pickle=args.allow_pickle)
+        config=args.config, cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':

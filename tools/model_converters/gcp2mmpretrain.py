@@ -16,6 +16,7 @@ from mmengine.config import DictAction
 
 from mmgcp.converters import SOURCE_FORMATS, convert_checkpoint, describe
 from mmgcp.converters.checkpoint_io import run_conversion
+from mmgcp.utils import add_trust_checkpoint_argument
 
 
 def parse_args():
@@ -45,11 +46,7 @@ def parse_args():
         action=DictAction,
         help='overrides of --config, e.g. model.neck.reduced_channels=128 '
         'model.head.in_channels=8256')
-    parser.add_argument(
-        '--allow-pickle',
-        action='store_true',
-        help='load a source that holds arbitrary Python objects (it can run code: only for files '
-        'you trust)')
+    add_trust_checkpoint_argument(parser, deprecated_allow_pickle=True)
     return parser.parse_args()
 
 
@@ -57,8 +54,7 @@ def main():
     args = parse_args()
     run_conversion(
         convert_checkpoint, args.src, args.dst, 'source_format', describe, fmt=args.format,
-        backbone_only=args.backbone_only, config=args.config, cfg_options=args.cfg_options,
-        allow_pickle=args.allow_pickle)
+        backbone_only=args.backbone_only, config=args.config, cfg_options=args.cfg_options)
 
 
 if __name__ == '__main__':
