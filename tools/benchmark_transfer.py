@@ -20,6 +20,7 @@ from mmengine.config import DictAction
 
 import mmgcp  # noqa: F401
 from mmgcp.benchmark.cli import run_from_args
+from mmgcp.utils import add_trust_checkpoint_argument
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -79,10 +80,7 @@ def parse_args():
                         '(see tools/analysis/time_main.py)')
     parser.add_argument('--no-retry-failed', action='store_true',
                         help='keep runs that failed before as failed instead of retrying them')
-    parser.add_argument('--trust-checkpoint', action='store_true',
-                        help='load checkpoints that need more than tensors and plain data (a '
-                        'pickle that can run code): only for files you trust; this invocation '
-                        'only')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument('--tensorboard', action='store_true',
                         help='every run also writes TensorBoard event files (in its vis_data/)')
     parser.add_argument('--options', nargs='+', action=DictAction,

@@ -45,9 +45,6 @@ def run_from_args(args: argparse.Namespace, repo_root: str, python: str = sys.ex
     """
     if args.seeds < 1:
         sys.exit('error: --seeds must be >= 1')
-    if args.trust_checkpoint:
-        from mmgcp.utils.safe_checkpoint import TRUST_ENV
-        os.environ[TRUST_ENV] = '1'  # this invocation and the processes it starts only
     try:
         exp = load_experiment(args.experiment, args.options)
         check_toy_data(exp.get('toy_data'), repo_root)  # before anything is planned
