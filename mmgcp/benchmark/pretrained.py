@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.config import Config
 
-from mmgcp.utils.safe_checkpoint import load_checkpoint_file
+from mmgcp.utils.safe_checkpoint import UntrustedCheckpointError, load_checkpoint_file
 
 from .experiment import CLASSIFIER_FILE, TRUNK_FILE, Run, flatten, published_dir
 from .plan import parse_cfg_options
@@ -141,7 +141,8 @@ def prepare_published(exp: Config, runs: List[Run], work_dir: str, repo_root: st
             continue
         try:
             _convert(source, config, options, folder)
-        except (PretrainedError, ValueError, OSError, RuntimeError) as err:
+        except (PretrainedError, UntrustedCheckpointError, ValueError, OSError,
+                RuntimeError) as err:
             problems.append(f'variants.{variant}.checkpoint = {spec.checkpoint}: {err}')
             continue
         with open(osp.join(folder, SOURCE_RECORD), 'w') as f:

@@ -94,3 +94,15 @@ def test_128d_release_is_converted_once_and_evaluated_with_its_head(tmp_path, re
     assert changed.returncode != 0
     assert 'checkpoint_sha256' in changed.stderr and 'gcp/imagenet (done)' in changed.stderr
     assert osp.getsize(folder / 'classifier.pth') > 0
+
+
+def test_a_crafted_checkpoint_is_refused_before_any_run(tmp_path, repo_root, crafted_checkpoint):
+    write_imagenet(str(tmp_path / 'data' / 'imagenet'), num_val=1)
+    crafted, marker = crafted_checkpoint('crafted.pth')
+    work = tmp_path / 'work'
+    refused = _benchmark(_experiment(tmp_path, repo_root, crafted, None), work, repo_root)
+    assert refused.returncode != 0
+    assert f'variants.gcp.checkpoint = {crafted}' in refused.stderr
+    assert crafted_checkpoint.global_name in refused.stderr and '--trust-checkpoint' in \
+        refused.stderr
+    assert not marker.exists() and not (work / 'runs').exists()
