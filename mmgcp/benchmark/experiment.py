@@ -1,7 +1,7 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Experiment configs of the cross-task transfer benchmark and the runs they expand to."""
 import os.path as osp
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional
 
 from mmengine.config import Config
@@ -131,8 +131,10 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: dict) -> 'Run':
-        """The inverse of :meth:`to_dict`."""
-        data = {k: v for k, v in data.items() if k != 'name'}
+        """The inverse of :meth:`to_dict` (other keys, such as a plan entry's commands, are
+        left out)."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         if data.get('recipe') is not None:
             data['recipe'] = Recipe(**data['recipe'])
         return cls(**data)

@@ -14,7 +14,10 @@ import time
 from collections import defaultdict
 from typing import Dict, List, Optional
 
+from .experiment import Run
 from .inprocess import STAGES
+from .plan import read_plan
+from .status import read_status
 
 #: What a fresh tool process imports before it can build a Runner for any of the three tasks.
 IMPORTS = 'import mmgcp, mmdet.models, mmseg.models, mmpretrain.models'
@@ -49,17 +52,12 @@ def profile_breakdown(work_dir: str) -> dict:
     stages_cpu = dict.fromkeys(STAGES, 0.0)
     stages_wall = dict.fromkeys(STAGES, 0.0)
     count = 0
-    for row in results['runs']:
-        status_path = osp.join(work_dir, 'runs', f"seed{row['seed']}", row['variant'],
-                               row['task'], 'status.json')
-        if not osp.isfile(status_path):
-            continue
-        with open(status_path) as f:
-            status = json.load(f)
+    for run in (Run.from_dict(r) for r in read_plan(work_dir)['runs']):
+        status = read_status(run)
         if 'profile' not in status:
             continue
         count += 1
-        entry = by_task[row['task']]
+        entry = by_task[run.task]
         entry['runs'] += 1
         entry['cpu_s'] += status.get('cpu_time_s', 0.0)
         entry['wall_s'] += status.get('wall_time_s', 0.0)
