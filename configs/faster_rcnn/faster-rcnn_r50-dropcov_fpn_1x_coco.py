@@ -1,5 +1,8 @@
-# Faster R-CNN R-50 FPN 1x COCO from a DropCov ResNet-50 trunk (stride-1 last stage in pretraining,
-# stride 2 restored here). The GAP twin differs only in the checkpoint.
+# Faster R-CNN R-50 FPN 1x COCO from a DropCov ResNet-50 trunk, with the trunk changed: it was
+# trained with layer4 at stride 1, and here layer4 downsamples again (mmdet's stride 2: same
+# parameters, standard FPN strides), so its 3x3 convs see other neighbourhoods than in pretraining.
+# The GAP twin differs only in the checkpoint. The trunk as trained (stride 1, dilation 1):
+# faster-rcnn_r50-dropcov-s1; stride 1 with dilation 2: faster-rcnn_r50-dropcov-d2.
 _base_ = './faster-rcnn_r50-gap_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-dropcov_8xb32_in1k.pth'
 model = dict(backbone=dict(init_cfg=dict(

@@ -1,7 +1,8 @@
-# GCP trunk used as trained: layer4 keeps stride 1, with dilation 2 (C5 at stride 16). The FPN
-# levels then have strides 4, 8, 16, 16, 32: the anchors keep their sizes (base_sizes 4..64 x
-# scale 8 = 32..512 px) and the RoI extractors use the real strides. The detector is its GAP
-# twin's (mask-rcnn_r50-gap-d2); only the checkpoint differs.
+# GCP trunk with layer4 at stride 1 and dilation 2 (C5 at stride 16). A choice, not the trunk as
+# trained: the papers' code trains layer4 with dilation 1 (mask-rcnn_r50-gcp-s1), so here every
+# 3x3 conv of layer4 sees a wider neighbourhood than in pretraining. FPN strides 4, 8, 16, 16,
+# 32: the anchors keep their sizes and the RoI extractors use the real strides. The detector is
+# its GAP twin's (mask-rcnn_r50-gap-d2); only the checkpoint differs.
 _base_ = './mask-rcnn_r50-gap-d2_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
 model = dict(backbone=dict(init_cfg=dict(

@@ -1,6 +1,8 @@
-# Mask R-CNN R-50 FPN 1x COCO from an iSQRT-COV (GCP) ResNet-50 trunk. The trunk was trained with a
-# stride-1 last stage; here layer4 gets mmdet's stride 2 back (same parameters, standard FPN
-# strides). The GAP twin differs only in the checkpoint; `-d2` keeps stride 1 with dilation 2.
+# Mask R-CNN R-50 FPN 1x COCO from an iSQRT-COV (GCP) ResNet-50 trunk, with the trunk changed: it
+# was trained with layer4 at stride 1, and here layer4 downsamples again (mmdet's stride 2: same
+# parameters, standard FPN strides), so its 3x3 convs see other neighbourhoods than in pretraining.
+# The GAP twin differs only in the checkpoint. The trunk as trained (stride 1, dilation 1):
+# mask-rcnn_r50-gcp-s1; stride 1 with dilation 2: mask-rcnn_r50-gcp-d2.
 _base_ = './mask-rcnn_r50-gap_fpn_1x_coco.py'
 pretrained = 'checkpoints/resnet50-gcp_8xb32_in1k.pth'
 model = dict(backbone=dict(init_cfg=dict(

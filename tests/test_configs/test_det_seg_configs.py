@@ -116,13 +116,15 @@ def test_expected_configs_exist():
     names = {osp.basename(p) for p in CONFIGS}
     for det in ('mask-rcnn', 'faster-rcnn'):
         for depth in (50, 101):
-            for variant in ('gap', 'gcp', 'gap-d2', 'gcp-d2', 'dropcov', 'dropcov-d2'):
-                assert f'{det}_r{depth}-{variant}_fpn_1x_coco.py' in names
+            for variant in ('gap', 'gcp', 'dropcov'):
+                for trunk in ('', '-s1', '-d2'):
+                    assert f'{det}_r{depth}-{variant}{trunk}_fpn_1x_coco.py' in names
         assert f'{det}_r50-gcp_cov-fpn_1x_coco.py' in names
         assert f'{det}_r50-gap_cov-fpn_1x_coco.py' in names
     for depth in (50, 101):
         for variant in ('gap', 'gcp', 'dropcov'):
-            assert f'upernet_r{depth}-{variant}_4xb4-160k_ade20k-512x512.py' in names
+            for trunk in ('', '-s1'):
+                assert f'upernet_r{depth}-{variant}{trunk}_4xb4-160k_ade20k-512x512.py' in names
     for variant in ('gap', 'gcp', 'dropcov'):
         assert f'mask-rcnn_r50-{variant}_cov-fpn_1x_coco.py' in names
         assert f'upernet-cov_r50-{variant}_4xb4-160k_ade20k-512x512.py' in names
@@ -200,27 +202,76 @@ def test_gcp_and_dropcov_differ_from_gap_twin_only_in_checkpoint(path, twin):
     assert a.pretrained != b.pretrained
 
 
-D2 = _pairs('-d2', '')
+def _roi_extractors(model_cfg) -> list:
+    return [k for k in ('bbox_roi_extractor', 'mask_roi_extractor')
+            if k in model_cfg.get('roi_head', {})]
 
 
-@pytest.mark.parametrize('path, twin', D2, ids=_ids([p for p, _ in D2]))
-def test_d2_variant_keeps_stride_one_with_dilation(path, twin):
+S1 = _pairs('-s1_', '_')  # not 'deit-s16'
+
+
+@pytest.mark.parametrize('path, twin', S1, ids=_ids([p for p, _ in S1]))
+def test_s1_variant_is_the_trunk_as_trained_with_heads_at_its_strides(path, twin):
+    # the papers' code trains layer4 at stride 1 with dilation 1: C5 at stride 16
     a, b = _cfg(path), _cfg(twin)
-    diff = set(_diff(a.to_dict(), b.to_dict()))
     assert a.model.backbone.strides == (1, 2, 2, 1)
-    assert a.model.backbone.dilations == (1, 1, 1, 2)
+    assert a.model.backbone.dilations == (1, 1, 1, 1)
+    diff = set(_diff(a.to_dict(), b.to_dict()))
+    if a.default_scope == 'mmseg':
+        # UPerHead resizes each level to the next finer one: only the trunk changes (mmseg's
+        # UperNet states dilation 1 already)
+        assert diff == {'model.backbone.strides'}
+        return
     assert a.model.rpn_head.anchor_generator.strides == [4, 8, 16, 16, 32]
-    # the same anchor sizes as the stride-2 twin's
+    # the same anchor sizes as the stride-2 twin's (32..512 px)
     assert a.model.rpn_head.anchor_generator.base_sizes == [4, 8, 16, 32, 64]
-    extractors = [k for k in ('bbox_roi_extractor', 'mask_roi_extractor') if k in a.model.roi_head]
+    extractors = _roi_extractors(a.model)
     for key in extractors:
         assert a.model.roi_head[key].featmap_strides == [4, 8, 16, 16]
     expected = {'model.backbone.strides', 'model.backbone.dilations',
                 'model.rpn_head.anchor_generator.strides',
                 'model.rpn_head.anchor_generator.base_sizes'}
     expected |= {f'model.roi_head.{k}.featmap_strides' for k in extractors}
-    assert {k for k in diff if not k.startswith(('pretrained', 'model.backbone.init_cfg'))} == \
-        expected
+    assert diff == expected
+
+
+D2 = _pairs('-d2_', '-s1_')
+
+
+@pytest.mark.parametrize('path, twin', D2, ids=_ids([p for p, _ in D2]))
+def test_d2_variant_is_s1_with_dilation_two(path, twin):
+    a, b = _cfg(path), _cfg(twin)
+    assert a.model.backbone.dilations == (1, 1, 1, 2)
+    assert _diff(a.to_dict(), b.to_dict()) == ['model.backbone.dilations']
+
+
+S1_CONFIGS = [p for p, _ in S1]
+C5_AT_16 = [4, 8, 16, 16]  # C2..C5 strides of a trunk with layer4 at stride 1
+
+
+def _strides(size: int, feats) -> list:
+    """Input size over each feature map's width: the stride of each level."""
+    return [size // f.shape[-1] for f in feats]
+
+
+@pytest.mark.parametrize('path', S1_CONFIGS, ids=_ids(S1_CONFIGS))
+def test_s1_config_builds_at_full_size_and_its_heads_read_the_real_strides(path):
+    cfg = _no_weights(_cfg(path))
+    model = _build(cfg).eval()  # full size: R-50/101, 256-channel FPN, 512-channel UperNet
+    size = 64
+    with torch.no_grad():
+        feats = model.backbone(torch.zeros(1, 3, size, size))
+        assert _strides(size, feats) == C5_AT_16
+        if cfg.default_scope == 'mmseg':
+            # the decode head fuses every level at 1/4
+            assert _strides(size, [model.decode_head(list(feats))]) == [4]
+            return
+        levels = model.neck(feats)
+    strides = _strides(size, levels)
+    assert strides == C5_AT_16 + [32]
+    assert [s for s, _ in model.rpn_head.prior_generator.strides] == strides
+    for key in _roi_extractors(cfg.model):
+        assert getattr(model.roi_head, key).featmap_strides == C5_AT_16
 
 
 R101 = _pairs('_r101-', '_r50-')
@@ -315,6 +366,75 @@ def test_config_builds_and_trains_one_step(paths):
     for module in cov_modules:
         # the covariance branch is part of the graph
         assert module.reduction.conv.weight.grad is not None
+
+
+def _record_inputs(module, store: list):
+    """Keep the feature maps ``module`` receives (its first argument) in ``store``."""
+    return module.register_forward_pre_hook(lambda _, args: store.append(list(args[0])))
+
+
+def _loss_backward(model, data: dict) -> None:
+    data = model.data_preprocessor(data, True)
+    losses = model(**data, mode='loss')
+    total = model.parse_losses(losses)[0]
+    assert torch.isfinite(total), losses
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    return data
+
+
+@pytest.mark.slow
+def test_s1_mask_rcnn_trains_a_step_at_1333x800():
+    from mmdet.testing import demo_mm_inputs
+    cfg = _no_weights(_cfg('configs/mask_rcnn/mask-rcnn_r50-gcp-s1_fpn_1x_coco.py'))
+    model = _build(cfg).train()
+    rpn_in, bbox_in, mask_in = [], [], []
+    _record_inputs(model.rpn_head, rpn_in)
+    _record_inputs(model.roi_head.bbox_roi_extractor, bbox_in)
+    _record_inputs(model.roi_head.mask_roi_extractor, mask_in)
+    torch.manual_seed(0)
+    data = demo_mm_inputs(batch_size=1, image_shapes=[(3, 800, 1333)], num_items=[3],
+                          num_classes=80, with_mask=True)
+    data = _loss_backward(model, data)
+    height, width = data['inputs'].shape[-2:]  # padded to a multiple of 32
+    assert (height, width) == (800, 1344)
+    # what the heads see: C5 (P5) at 1/16 of the input, P6 at 1/32
+    assert [(f.shape[-2], f.shape[-1]) for f in rpn_in[0]] == [
+        (height // s, width // s) for s in C5_AT_16 + [32]]
+    assert [s for s, _ in model.rpn_head.prior_generator.strides] == C5_AT_16 + [32]
+    for seen, extractor in ((bbox_in, model.roi_head.bbox_roi_extractor),
+                            (mask_in, model.roi_head.mask_roi_extractor)):
+        assert _strides(width, seen[0]) == extractor.featmap_strides == C5_AT_16
+
+
+@pytest.mark.slow
+def test_s1_upernet_trains_a_step_at_512x512():
+    cfg = _no_weights(_cfg('configs/upernet/upernet_r50-gcp-s1_4xb4-160k_ade20k-512x512.py'))
+    model = _build(cfg).train()
+    # the modules that read the trunk's levels: UPerHead's lateral convs (C2..C4) and pyramid
+    # pooling (C5), the auxiliary FCN head's convs (C4)
+    head = model.decode_head
+    readers = list(head.lateral_convs) + [head.psp_modules, model.auxiliary_head.convs]
+    seen = []
+    for reader in readers:
+        reader.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    torch.manual_seed(0)
+    size = 512
+    # two images: the pyramid pooling's 1x1 bin has one value per channel and image, and BN in
+    # training needs more than one (the recipe has 4 per GPU)
+    inputs, samples = [], []
+    for _ in range(2):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, size, size)))
+        sample.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                                 pad_shape=(size, size)))
+        inputs.append(torch.randint(0, 255, (3, size, size), dtype=torch.uint8))
+        samples.append(sample)
+    data = _loss_backward(model, dict(inputs=inputs, data_samples=samples))
+    assert data['inputs'].shape[-2:] == (size, size)
+    assert _strides(size, seen) == C5_AT_16 + [16]
 
 
 # --- pretrained weights arrive, missing ones are explained -------------------------------------

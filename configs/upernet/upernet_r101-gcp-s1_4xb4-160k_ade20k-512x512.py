@@ -1,0 +1,5 @@
+# The R-50 config with ResNet-101 (plain ResNet, v1b) and its GCP checkpoint.
+_base_ = './upernet_r50-gcp-s1_4xb4-160k_ade20k-512x512.py'
+pretrained = 'checkpoints/resnet101-gcp_8xb32_in1k.pth'
+model = dict(backbone=dict(depth=101, init_cfg=dict(
+    checkpoint=pretrained, pretrain_config='configs/pretrain/resnet101-gcp_8xb32_in1k.py')))
