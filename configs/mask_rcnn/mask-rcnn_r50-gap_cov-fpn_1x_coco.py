@@ -9,3 +9,6 @@ model = dict(neck=[
          norm_eval=False),
     dict(type='FPN', in_channels=[256, 512, 1024, 2048], out_channels=256, num_outs=5),
 ])
+# The GCP modules check for NaN/Inf on the device, without a host sync, only while this hook
+# reads their records; registered here so that any trainer (mim, the libraries' tools) uses it.
+custom_hooks = [dict(type='mmgcp.NonFiniteCheckHook')]

@@ -15,3 +15,6 @@ model = dict(
         reduced_channels=256,
         act_cfg=dict(type='ReLU6')),
     head=dict(type='mmgcp.DropoutLinearClsHead', in_channels=32896, dropout_rate=0.2))
+# The GCP modules check for NaN/Inf on the device, without a host sync, only while this hook
+# reads their records; registered here so that any trainer (mim, the libraries' tools) uses it.
+custom_hooks = [dict(type='mmgcp.NonFiniteCheckHook')]

@@ -4,8 +4,6 @@
 every config under configs/ (nothing is pre-filtered by whether its twin exists), so a missing
 twin fails here; the resolved configs of each pair (every ``_base_`` merged) are compared key by
 key against an explicit list of allowed differences per kind of pair."""
-import copy
-import functools
 import glob
 import os.path as osp
 import re
@@ -119,21 +117,15 @@ def test_pair_kinds_on_known_names():
     assert pair_kind('configs/pretrain/deit-small-dropcov_8xb128_in1k.py') == 'classifier'
 
 
-@functools.lru_cache(maxsize=None)
-def _resolved(path: str) -> dict:
-    from mmengine.config import Config
-    return Config.fromfile(osp.join(REPO_ROOT, path)).to_dict()
-
-
 PAIRS = [(p, gap_twin(p)) for p in COV_CONFIGS]
 
 
 @pytest.mark.parametrize('path, twin', PAIRS, ids=[osp.basename(p)[:-3] for p, _ in PAIRS])
 def test_gcp_and_dropcov_configs_differ_from_their_gap_twin_only_where_allowed(
-        path, twin, config_diff):
+        path, twin, config_diff, resolved_config):
     pytest.importorskip('mmdet')
     pytest.importorskip('mmseg')
-    cov, gap = _resolved(path), _resolved(twin)
+    cov, gap = resolved_config(path).to_dict(), resolved_config(twin).to_dict()
     kind = pair_kind(path)
     assert not unexpected_differences(kind, cov, gap, config_diff), \
         f'{kind} pair: only {ALLOWED[kind]} may differ'
@@ -143,10 +135,10 @@ def test_gcp_and_dropcov_configs_differ_from_their_gap_twin_only_where_allowed(
         assert cov['pretrained'] != gap['pretrained']
 
 
-def test_a_neck_setting_outside_the_list_fails_the_pair(config_diff):
+def test_a_neck_setting_outside_the_list_fails_the_pair(config_diff, resolved_config):
     # the check sees what it must refuse: norm_eval of a neck, a trunk's strides, the schedule
     path = 'configs/mask_rcnn/mask-rcnn_r50-gcp_cov-fpn_1x_coco.py'
-    cov, gap = copy.deepcopy(_resolved(path)), _resolved(gap_twin(path))
+    cov, gap = resolved_config(path).to_dict(), resolved_config(gap_twin(path)).to_dict()
     assert not unexpected_differences('cov-transfer', cov, gap, config_diff)
     cov['model']['neck'][0]['norm_eval'] = True
     cov['model']['backbone']['strides'] = (1, 2, 2, 1)
