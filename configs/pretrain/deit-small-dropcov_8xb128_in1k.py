@@ -1,8 +1,10 @@
 # mmgcp's DropCov-style head (ElementDropCovClsHead: per-head token cross-covariance, 6 heads x
-# 24 x 24, element-wise q/k mask) on mmpretrain's plain DeiT-S, fused with the class token. The
-# recipe (AdamW lr 1e-3 at batch 1024, wd 0.03, cosine over 300 epochs, 5 warm-up epochs, EMA) is
-# the GAP twin's, which this config inherits. Not the model of the paper's DeiT-S numbers: that
-# is densetok-vit-small-dropcov_8xb128_in1k.py.
+# 24 x 24, element-wise q/k mask) on mmpretrain's plain DeiT-S, fused with the class token.
+# Recipe: the published DropCov ViT recipe, inherited from the GAP twin deit-small-gap (AdamW lr
+# 1e-3 at batch 1024, wd 0.03, AMP, 5 warm-up epochs, cosine to 1e-5 at epoch 300 and 10 more,
+# drop path 0.1, EMA 0.99996, no gradient clipping, DeiT augmentations). mmgcp's own model: no
+# published number belongs to it (the paper's DeiT-S numbers are those of
+# densetok-vit-small-dropcov_8xb128_in1k.py).
 _base_ = './deit-small-gap_8xb128_in1k.py'
 custom_imports = dict(imports=['mmgcp'], allow_failed_imports=False)
 model = dict(
@@ -17,3 +19,6 @@ model = dict(
         qk_dropout=0.2,
         cov_dropout=0.5,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')))
+# The GCP modules check for NaN/Inf on the device, without a host sync, only while this hook
+# reads their records; registered here so that any trainer (mim, the libraries' tools) uses it.
+custom_hooks = _base_.custom_hooks + [dict(type='mmgcp.NonFiniteCheckHook')]

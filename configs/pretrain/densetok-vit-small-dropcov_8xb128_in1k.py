@@ -15,3 +15,6 @@ model = dict(
         token_drop=0.2,
         cov_dropout=0.5,
         loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')))
+# The GCP modules check for NaN/Inf on the device, without a host sync, only while this hook
+# reads their records; registered here so that any trainer (mim, the libraries' tools) uses it.
+custom_hooks = _base_.custom_hooks + [dict(type='mmgcp.NonFiniteCheckHook')]

@@ -1,4 +1,5 @@
 # ResNet-34 iSQRT-COV (GCP): the ResNet-50 config with a depth-34 trunk (512 -> 256), same
 # recipe as the GAP twin resnet34-gap_8xb32_in1k.py.
+# PIL resizing, as the published models were trained and evaluated.
 _base_ = './resnet50-gcp_8xb32_in1k.py'
 model = dict(backbone=dict(depth=34), neck=dict(in_channels=512))

@@ -1,5 +1,8 @@
-# ResNet-50 GCP with the "LRadju" schedule: 50 epochs, lr = 0.1 (1 - (e-1)/49)^2.
+# ResNet-50 GCP with the "LRadju" schedule: 50 epochs, lr = 0.1 (1 - (e-1)/49)^2. PIL
+# resizing, as the published models were trained and evaluated (see resnet50-gap_8xb32_in1k.py).
 _base_ = [
-    '../_base_/models/resnet50_gcp.py', 'mmpretrain::_base_/datasets/imagenet_bs32.py',
-    '../_base_/schedules/imagenet_bs256_lradju.py', 'mmpretrain::_base_/default_runtime.py'
+    '../_base_/models/resnet50_gcp.py',
+    'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
+    '../_base_/schedules/imagenet_bs256_lradju.py',
+    'mmpretrain::_base_/default_runtime.py',
 ]

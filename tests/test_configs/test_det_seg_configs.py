@@ -1,7 +1,9 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Every detection / segmentation transfer config builds through mmdet / mmseg and trains a step
-(weights not loaded); twins differ only where they should; pretrained trunks and GCP reductions
-arrive in the downstream models; a missing checkpoint stops with a how-to."""
+(weights not loaded); trunk variants (-s1, -d2, R-101) differ from their base only where they
+should (GCP / DropCov vs GAP twins: test_gap_twins.py); the stride-1 models train at full size;
+pretrained trunks and GCP reductions arrive in the downstream models; a missing checkpoint stops
+with a how-to."""
 import copy
 import functools
 import glob
@@ -85,22 +87,6 @@ def _strip_checkpoints(cfg: Config) -> dict:
     return data
 
 
-def _diff(a, b, path=''):
-    """Paths (``model.backbone.depth``) where two nested configs differ."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted((set(a) | set(b)) - {'_scope_'}, key=str):  # '_scope_': mmseg:: bases
-            out += _diff(a.get(key), b.get(key), f'{path}.{key}' if path else str(key))
-        return out
-    if (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b)
-            and any(isinstance(x, dict) for x in a)):  # lists of modules, e.g. two necks
-        out = []
-        for i, (x, y) in enumerate(zip(a, b)):
-            out += _diff(x, y, f'{path}.{i}')
-        return out
-    return [] if a == b else [path]
-
-
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
     """Small inputs: per-op overhead dominates, and a second thread only competes for 2 cores."""
@@ -166,40 +152,17 @@ def test_upernet_resnets_are_plain_resnet_v1b(path):
     assert not backbone.get('avg_down', False)
 
 
-# --- twins differ only where they should -------------------------------------------------------
+# --- trunk variants differ from their base only where they should --------------------------
 
 def _pairs(pattern_a, pattern_b):
-    """Every config whose name has ``pattern_a``, with its twin; a missing twin is an error
-    (test_gap_twins.py names them all)."""
+    """Every config whose name has ``pattern_a``, with the config named with ``pattern_b``
+    instead; a missing one is an error."""
     pairs = []
     for path in CONFIGS:
         if pattern_a in osp.basename(path):
             twin = osp.join(osp.dirname(path), osp.basename(path).replace(pattern_a, pattern_b))
             pairs.append((path, twin))
     return pairs
-
-
-TWINS = _pairs('-gcp', '-gap') + _pairs('-dropcov', '-gap')
-
-
-@pytest.mark.parametrize('path, twin', TWINS, ids=_ids([p for p, _ in TWINS]))
-def test_gcp_and_dropcov_differ_from_gap_twin_only_in_checkpoint(path, twin):
-    assert osp.isfile(osp.join(REPO_ROOT, twin)), f'{path} has no GAP twin {twin}'
-    a, b = _cfg(path), _cfg(twin)
-    diff = _diff(_strip_checkpoints(a), _strip_checkpoints(b))
-    if '_cov-fpn' in path or 'upernet-cov' in path:
-        # what GCP needs: the reduction starts from the GCP classifier's (its init_cfg), with
-        # its BN statistics frozen like the trunk's; the GAP twin trains it from scratch. DropCov
-        # checkpoints come with no matrix normalisation (post_norm='none', so no num_iters).
-        allowed = {'model.neck.0.reduction_init_cfg', 'model.neck.0.norm_eval',
-                   'model.decode_head.reduction_init_cfg'}
-        if '-dropcov' in path:
-            allowed |= {f'model.{part}.{key}' for part in ('neck.0', 'decode_head')
-                        for key in ('post_norm', 'num_iters')}
-        assert diff and set(diff) <= allowed, diff
-    else:  # -d2 included: the GAP-d2 twin has the same stride-1 + dilation-2 detector
-        assert diff == [], diff
-    assert a.pretrained != b.pretrained
 
 
 def _roi_extractors(model_cfg) -> list:
@@ -211,12 +174,12 @@ S1 = _pairs('-s1_', '_')  # not 'deit-s16'
 
 
 @pytest.mark.parametrize('path, twin', S1, ids=_ids([p for p, _ in S1]))
-def test_s1_variant_is_the_trunk_as_trained_with_heads_at_its_strides(path, twin):
+def test_s1_variant_is_the_trunk_as_trained_with_heads_at_its_strides(path, twin, config_diff):
     # the papers' code trains layer4 at stride 1 with dilation 1: C5 at stride 16
     a, b = _cfg(path), _cfg(twin)
     assert a.model.backbone.strides == (1, 2, 2, 1)
     assert a.model.backbone.dilations == (1, 1, 1, 1)
-    diff = set(_diff(a.to_dict(), b.to_dict()))
+    diff = set(config_diff(a.to_dict(), b.to_dict()))
     if a.default_scope == 'mmseg':
         # UPerHead resizes each level to the next finer one: only the trunk changes (mmseg's
         # UperNet states dilation 1 already)
@@ -239,10 +202,10 @@ D2 = _pairs('-d2_', '-s1_')
 
 
 @pytest.mark.parametrize('path, twin', D2, ids=_ids([p for p, _ in D2]))
-def test_d2_variant_is_s1_with_dilation_two(path, twin):
+def test_d2_variant_is_s1_with_dilation_two(path, twin, config_diff):
     a, b = _cfg(path), _cfg(twin)
     assert a.model.backbone.dilations == (1, 1, 1, 2)
-    assert _diff(a.to_dict(), b.to_dict()) == ['model.backbone.dilations']
+    assert config_diff(a.to_dict(), b.to_dict()) == ['model.backbone.dilations']
 
 
 S1_CONFIGS = [p for p, _ in S1]
@@ -278,23 +241,23 @@ R101 = _pairs('_r101-', '_r50-')
 
 
 @pytest.mark.parametrize('path, twin', R101, ids=_ids([p for p, _ in R101]))
-def test_r101_is_r50_with_depth_101_and_its_checkpoint(path, twin):
+def test_r101_is_r50_with_depth_101_and_its_checkpoint(path, twin, config_diff):
     a, b = _cfg(path), _cfg(twin)
     assert a.model.backbone.depth == 101 and 'resnet101-' in a.pretrained
-    diff = _diff(_strip_checkpoints(a), _strip_checkpoints(b))
+    diff = config_diff(_strip_checkpoints(a), _strip_checkpoints(b))
     assert diff == ['model.backbone.depth']
     if '-gcp' in path:  # the other R-101 models are these (checked by the twin test)
         model = _build(_no_weights(a))
         assert [len(getattr(model.backbone, f'layer{i}')) for i in range(1, 5)] == [3, 4, 23, 3]
 
 
-def test_upernet_twin_is_mmseg_upernet_with_plain_resnet():
+def test_upernet_twin_is_mmseg_upernet_with_plain_resnet(config_diff):
     ours = _cfg('configs/upernet/upernet_r50-gap_4xb4-160k_ade20k-512x512.py')
     import mmseg
     theirs = Config.fromfile(
         osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'upernet',
                  'upernet_r50_4xb4-160k_ade20k-512x512.py'))
-    diff = _diff(ours.to_dict(), theirs.to_dict())
+    diff = config_diff(ours.to_dict(), theirs.to_dict())
     assert set(diff) == {
         'custom_imports', 'pretrained', 'model.pretrained', 'model.backbone.type',
         'model.backbone.deep_stem', 'model.backbone.avg_down', 'model.backbone.init_cfg'

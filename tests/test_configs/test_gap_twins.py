@@ -1,8 +1,9 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 """Every GCP / DropCov config has its GAP twin: the config of the same name with ``-gap`` for
-``-gcp`` / ``-dropcov``. The list is every config under configs/ (nothing is pre-filtered by
-whether its twin exists), so a missing twin fails here. How twins may differ is checked in
-test_det_seg_configs.py (detection, segmentation) and test_pretrain_configs.py (pretraining)."""
+``-gcp`` / ``-dropcov``, and differs from it only in what the comparison is about. The list is
+every config under configs/ (nothing is pre-filtered by whether its twin exists), so a missing
+twin fails here; the resolved configs of each pair (every ``_base_`` merged) are compared key by
+key against an explicit list of allowed differences per kind of pair."""
 import glob
 import os.path as osp
 import re
@@ -55,31 +56,94 @@ def test_every_gcp_and_dropcov_config_has_its_gap_twin():
     assert not missing, 'GAP twins missing:\n' + '\n'.join(missing)
 
 
-CLS_TWINS = [(p, gap_twin(p)) for p in COV_CONFIGS
-             if p.startswith(('configs/pretrain/', 'configs/toy/')) and '/det/' not in p
-             and '/seg/' not in p]
+#: The settings a checkpoint provides in a fine-tuning config.
+CHECKPOINT = ('pretrained', 'model.backbone.init_cfg.checkpoint',
+              'model.backbone.init_cfg.pretrain_config')
+#: What a GCP / DropCov config may change in its GAP twin, per kind of pair (a path, or a part of
+#: the config under it). Besides these, the GCP / DropCov config may register
+#: mmgcp.NonFiniteCheckHook, which only GCP modules use (test_nonfinite_hook_configs.py); nothing
+#: else may differ: data, schedule, optimiser, other hooks, runtime, and every module setting
+#: (norm_eval included).
+ALLOWED = {
+    # detection / segmentation: the same model fine-tuned from another checkpoint
+    'transfer': CHECKPOINT,
+    # with a covariance neck / head (the same one in both): its reduction also starts from the
+    # checkpoint, where the GAP control trains it from scratch
+    'cov-transfer': CHECKPOINT + ('model.neck.0.reduction_init_cfg',
+                                  'model.decode_head.reduction_init_cfg'),
+    # ImageNet / toy classifiers: the pooling under test (the neck and the head on it) and what it
+    # needs from the trunk (the GCP ResNets' stride-1 last stage, the ViT's raw tokens), and the
+    # import of mmgcp that builds it
+    'classifier': ('model.neck', 'model.head', 'model.backbone.strides',
+                   'model.backbone.out_type', 'custom_imports'),
+}
+NONFINITE_HOOKS = ('mmgcp.NonFiniteCheckHook', 'NonFiniteCheckHook')
 
 
-def _diff(a, b, path=''):
-    """Paths (``model.neck.type``) where two nested configs differ."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b), key=str):
-            out += _diff(a.get(key), b.get(key), f'{path}.{key}' if path else str(key))
-        return out
-    return [] if a == b else [path]
+def pair_kind(path: str) -> str:
+    """The kind of comparison a GCP / DropCov config makes with its GAP twin."""
+    name = osp.basename(path)
+    if '_cov-fpn' in name or name.startswith('upernet-cov'):
+        return 'cov-transfer'
+    if path.startswith(('configs/pretrain/', 'configs/toy/')) and not path.startswith(
+            ('configs/toy/det/', 'configs/toy/seg/')):
+        return 'classifier'
+    return 'transfer'
 
 
-@pytest.mark.parametrize('path, twin', CLS_TWINS, ids=[osp.basename(p)[:-3] for p, _ in CLS_TWINS])
-def test_classification_twins_differ_only_in_the_pooling(path, twin):
-    # what GCP / DropCov needs: its neck and the head on top of it (input width, dropout), for
-    # the ResNets the stride-1 last stage the published models use, for DeiT the raw tokens the
-    # covariance head reads; nothing else (data, schedule, optimiser, hooks, runtime) may differ
-    pytest.importorskip('mmpretrain')
-    from mmengine.config import Config
-    a = Config.fromfile(osp.join(REPO_ROOT, path)).to_dict()
-    b = Config.fromfile(osp.join(REPO_ROOT, twin)).to_dict()
-    diff = _diff(a, b)
-    allowed = ('model.neck', 'model.head', 'model.backbone.strides', 'model.backbone.out_type',
-               'custom_imports')
-    assert diff and all(k.startswith(allowed) for k in diff), diff
+def _without_nonfinite_hook(cfg: dict) -> dict:
+    cfg = dict(cfg)
+    hooks = [h for h in cfg.get('custom_hooks') or [] if h.get('type') not in NONFINITE_HOOKS]
+    cfg['custom_hooks'] = hooks or None
+    return cfg
+
+
+def unexpected_differences(kind: str, cov: dict, gap: dict, config_diff) -> list:
+    """The paths where a GCP / DropCov config (resolved, as a dict) and its GAP twin differ
+    outside ``ALLOWED[kind]``."""
+    allowed = ALLOWED[kind]
+    diff = config_diff(_without_nonfinite_hook(cov), _without_nonfinite_hook(gap))
+    return [p for p in diff if not any(p == a or p.startswith(a + '.') for a in allowed)]
+
+
+def test_pair_kinds_on_known_names():
+    assert pair_kind('configs/mask_rcnn/mask-rcnn_r50-gcp-s1_fpn_1x_coco.py') == 'transfer'
+    assert pair_kind('configs/toy/det/mask-rcnn_r18-w16-gcp_cov-fpn_1xb4_toy.py') == \
+        'cov-transfer'
+    assert pair_kind('configs/upernet/upernet-cov_r50-dropcov_4xb4-160k_ade20k-512x512.py') == \
+        'cov-transfer'
+    assert pair_kind('configs/toy/analysis/resnet18-w16-gcp-landscape_1xb32_toy.py') == \
+        'classifier'
+    assert pair_kind('configs/pretrain/deit-small-dropcov_8xb128_in1k.py') == 'classifier'
+
+
+PAIRS = [(p, gap_twin(p)) for p in COV_CONFIGS]
+
+
+@pytest.mark.parametrize('path, twin', PAIRS, ids=[osp.basename(p)[:-3] for p, _ in PAIRS])
+def test_gcp_and_dropcov_configs_differ_from_their_gap_twin_only_where_allowed(
+        path, twin, config_diff, resolved_config):
+    pytest.importorskip('mmdet')
+    pytest.importorskip('mmseg')
+    cov, gap = resolved_config(path).to_dict(), resolved_config(twin).to_dict()
+    kind = pair_kind(path)
+    assert not unexpected_differences(kind, cov, gap, config_diff), \
+        f'{kind} pair: only {ALLOWED[kind]} may differ'
+    # and they are not the same experiment
+    assert config_diff(cov, gap)
+    if kind != 'classifier':
+        assert cov['pretrained'] != gap['pretrained']
+
+
+def test_a_neck_setting_outside_the_list_fails_the_pair(config_diff, resolved_config):
+    # the check sees what it must refuse: norm_eval of a neck, a trunk's strides, the schedule
+    path = 'configs/mask_rcnn/mask-rcnn_r50-gcp_cov-fpn_1x_coco.py'
+    cov, gap = resolved_config(path).to_dict(), resolved_config(gap_twin(path)).to_dict()
+    assert not unexpected_differences('cov-transfer', cov, gap, config_diff)
+    cov['model']['neck'][0]['norm_eval'] = True
+    cov['model']['backbone']['strides'] = (1, 2, 2, 1)
+    cov['train_cfg']['max_epochs'] = 24
+    cov['custom_hooks'] = (cov.get('custom_hooks') or []) + [dict(type='EMAHook')]
+    assert unexpected_differences('cov-transfer', cov, gap, config_diff) == [
+        'custom_hooks', 'model.backbone.strides', 'model.neck.0.norm_eval',
+        'train_cfg.max_epochs']

@@ -83,23 +83,53 @@ def test_published_dropcov_vit_sizes(size, width, heads, channels):
     assert _num_params(twin.head) == width * 1000 + 1000
 
 
-@pytest.mark.parametrize('variant', ['dropcov', 'gap'])
-def test_published_dropcov_vit_recipe(variant):
-    """train_Deit_drop_Small.sh with main.py's defaults (docs/dropcov_vit.md)."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain',
-                                   f'densetok-vit-small-{variant}_8xb128_in1k.py'))
+DROPCOV_VIT_RECIPE = ['densetok-vit-small-dropcov', 'densetok-vit-small-gap', 'deit-small-dropcov',
+                      'deit-small-gap']
+
+
+@pytest.mark.parametrize('name', DROPCOV_VIT_RECIPE)
+def test_published_dropcov_vit_recipe(name):
+    """train_Deit_drop_Small.sh with main.py's defaults (docs/dropcov_vit.md), for the published
+    DropCov ViT, mmgcp's DeiT-S DropCov and both GAP twins."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain', f'{name}_8xb128_in1k.py'))
     assert cfg.train_dataloader.batch_size == 128 and cfg.auto_scale_lr.base_batch_size == 1024
     optim = cfg.optim_wrapper
+    # no gradient clipping: mmpretrain's DeiT config clips at max_norm 5, the recipe does not
     assert optim.type == 'AmpOptimWrapper' and optim.clip_grad is None
     assert optim.optimizer.type == 'AdamW' and optim.optimizer.lr == 1e-3
     assert optim.optimizer.weight_decay == 0.03
-    assert optim.paramwise_cfg.custom_keys['.cls_token'].decay_mult == 1.0
+    if name.startswith('densetok'):  # timm's rule on the published model
+        assert optim.paramwise_cfg.custom_keys['.cls_token'].decay_mult == 1.0
     warmup, cosine = cfg.param_scheduler
     assert warmup.type == 'LinearLR' and warmup.end == 5 and warmup.start_factor == 1e-3
     assert cosine.type == 'CosineAnnealingLR' and (cosine.begin, cosine.end) == (5, 300)
     assert cosine.eta_min == 1e-5 and cfg.train_cfg.max_epochs == 310
-    assert cfg.custom_hooks == [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
+    ema = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
+    assert ema == [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
     assert cfg.model.backbone.drop_path_rate == 0.1
+    assert [a.type for a in cfg.model.train_cfg.augments] == ['Mixup', 'CutMix']
+
+
+def _resizes(pipeline) -> list:
+    return [t for t in pipeline if 'Resize' in t['type']]
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p) for p in CONFIGS])
+def test_imagenet_pipelines_resize_with_pil_as_the_published_models(path):
+    cfg = Config.fromfile(path)
+    for split in ('train', 'val', 'test'):
+        resizes = _resizes(cfg[f'{split}_dataloader'].dataset.pipeline)
+        assert resizes, split
+        assert all(t.get('backend') == 'pillow' for t in resizes), (split, resizes)
+
+
+def test_mobilenet_v2_configs_use_mmpretrains_recipe():
+    """The papers' MobileNetV2 recipe is not published: mmpretrain's, stated in the headers."""
+    for variant in ('gap', 'gcp'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain',
+                                       f'mobilenet-v2-{variant}_8xb32_in1k.py'))
+        assert cfg.train_cfg.max_epochs == 300 and cfg.optim_wrapper.optimizer.lr == 0.045
+        assert cfg.param_scheduler.type == 'StepLR' and cfg.param_scheduler.gamma == 0.98
 
 
 # One training step for each distinct model (deeper ResNets and schedule variants build the same

@@ -10,3 +10,6 @@ model = dict(
         in_channels=2048,
         reduced_channels=256),
     head=dict(in_channels=32896))
+# The GCP modules check for NaN/Inf on the device, without a host sync, only while this hook
+# reads their records; registered here so that any trainer (mim, the libraries' tools) uses it.
+custom_hooks = [dict(type='mmgcp.NonFiniteCheckHook')]

@@ -11,7 +11,6 @@ from mmengine.model import is_model_wrapper
 from mmgcp.ops import NonFiniteError, NonFiniteRecord, count_skipped_samples, format_indices
 from mmgcp.registry import HOOKS
 
-from .hook_config import add_hook_once
 
 
 def nonfinite_records(model: nn.Module) -> Iterator[Tuple[str, nn.Module, NonFiniteRecord]]:
@@ -71,14 +70,31 @@ def check_nonfinite_records(model: nn.Module, where: str = '') -> List[str]:
 def add_nonfinite_check_hook(cfg: Config, interval: int = 1) -> Config:
     """Add :class:`NonFiniteCheckHook` to ``cfg.custom_hooks`` unless it is there already.
 
+    The configs that build GCP modules register the hook themselves (so that any trainer uses
+    it); such a config is left as it is, its own ``interval`` included, and never gets a second
+    hook.
+
     Args:
-        cfg (Config): The config, changed in place.
-        interval (int): The hook's interval. Defaults to 1.
+        cfg (Config): The config, changed in place when the hook is missing.
+        interval (int): The interval of an added hook. Defaults to 1.
 
     Returns:
         Config: The same config.
     """
-    return add_hook_once(cfg, 'mmgcp.NonFiniteCheckHook', interval=interval)
+    hooks = cfg.get('custom_hooks') or []
+    if any(_is_nonfinite_check_hook(hook) for hook in hooks):
+        return cfg
+    cfg.custom_hooks = list(hooks) + [dict(type='mmgcp.NonFiniteCheckHook', interval=interval)]
+    return cfg
+
+
+def _is_nonfinite_check_hook(hook) -> bool:
+    """Whether a ``custom_hooks`` entry (a config dict or a built hook) is the NaN/Inf check."""
+    if isinstance(hook, NonFiniteCheckHook):
+        return True
+    hook_type = hook.get('type') if isinstance(hook, dict) else None
+    return hook_type is NonFiniteCheckHook or hook_type in ('NonFiniteCheckHook',
+                                                            'mmgcp.NonFiniteCheckHook')
 
 
 @HOOKS.register_module()
@@ -92,9 +108,10 @@ class NonFiniteCheckHook(Hook):
     synchronised anyway to read the losses. A module with ``nonfinite='raise'`` stops the run
     with :class:`~mmgcp.ops.NonFiniteError` naming the module, the operator and the batch
     indices (the optimizer step of that iteration has been taken; earlier checkpoints are
-    intact); ``'skip'`` logs a warning and counts the samples. ``tools/train.py`` adds the hook
-    to every run; add ``custom_hooks=[dict(type='mmgcp.NonFiniteCheckHook')]`` to configs run
-    by other scripts.
+    intact); ``'skip'`` logs a warning and counts the samples. Every mmgcp config that builds a
+    GCP module registers it (``custom_hooks=[dict(type='mmgcp.NonFiniteCheckHook')]``), so
+    ``mim train`` and the libraries' own tools use it too; ``tools/train.py`` adds it to any
+    other config.
 
     Args:
         interval (int): Check every ``interval`` training iterations. Defaults to 1.
