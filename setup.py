@@ -58,6 +58,7 @@ setup(
     install_requires=parse_requirements('pins.txt') + parse_requirements('runtime.txt'),
     extras_require={
         'tests': parse_requirements('tests.txt'),
+        'docs': parse_requirements('docs.txt'),
         'mim': parse_requirements('mim.txt'),
     },
     zip_safe=False,

@@ -5,7 +5,8 @@
 #
 # Steps: virtualenv -> torch/torchvision -> mmcv 2.1.0 with compiled ops (built once per machine,
 # then cached as a wheel outside the repo) -> mmengine/mmdet/mmseg/mmpretrain and the packages their
-# models import -> openmim -> mmgcp (editable). Versions come from requirements/pins.txt.
+# models import, the test and docs tools -> openmim -> mmgcp (editable). Versions come from
+# requirements/pins.txt (the stack) and requirements/{runtime,tests,docs,mim}.txt.
 #
 # Environment:
 #   MMGCP_CACHE   where built wheels are kept (default: ~/.cache/mmgcp)
@@ -126,10 +127,11 @@ if ! "$PY" -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_V
 fi
 
 # 4. OpenMMLab libraries and what their models import -----------------------------------------
-run_step "install mmengine/mmdet/mmsegmentation/mmpretrain" "${PIP[@]}" -q \
+run_step "install mmengine/mmdet/mmsegmentation/mmpretrain, test and docs tools" "${PIP[@]}" -q \
     "torch==$TORCH_V" "torchvision==$TV_V" "mmcv==$MMCV_V" \
     "mmengine==$MMENGINE_V" "mmdet==$MMDET_V" "mmsegmentation==$MMSEG_V" "mmpretrain==$MMPRETRAIN_V" \
-    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+    -r "$ROOT/requirements/docs.txt"
 # openmim: --no-deps, its opendatalab/openxlab dependencies would pin setuptools 60.
 mapfile -t MIM_REQS < <(grep -vE '^(#|openmim==|$)' "$ROOT/requirements/mim.txt")
 run_step "install openmim's light dependencies" "${PIP[@]}" -q "${MIM_REQS[@]}"
