@@ -8,8 +8,7 @@ copyright = 'mmgcp contributors'
 extensions = ['myst_parser']
 source_suffix = {'.md': 'markdown'}
 root_doc = 'index'
-# Pages waiting to be merged by hand (`_incoming_*.md`) are not part of the manual.
-exclude_patterns = ['_build', '_incoming_*.md', 'Thumbs.db', '.DS_Store']
+exclude_patterns = ['_build', 'Thumbs.db', '.DS_Store']
 
 # `page.md#section` links resolve to headings, slugified as GitHub does, so the same links work
 # on GitHub and in the built manual (tests/test_docs/test_links.py uses the same slugs).
