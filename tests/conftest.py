@@ -2,6 +2,7 @@
 """Shared fixtures. ``tests`` is deliberately not a package: mmdet and mmseg install one."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 from typing import List, Optional
@@ -40,3 +41,30 @@ def run_tool(args: List[str], cwd: Optional[str] = None, timeout: int = 600,
 def tool_runner():
     """The :func:`run_tool` helper as a fixture."""
     return run_tool
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Give every test mmengine's default scope as it found it.
+
+    ``init_default_scope`` and a Runner create a global ``DefaultScope`` instance that outlives
+    the test; a later test then builds ``type='X'`` in another library's registry, and passes or
+    fails by the order the tests ran in.
+    """
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict = saved
+
+
+def get_free_port() -> int:
+    """A TCP port of 127.0.0.1 that no process listens on, chosen by the OS (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    """The :func:`get_free_port` helper as a fixture (rendezvous ports of torchrun)."""
+    return get_free_port

@@ -143,8 +143,8 @@ def test_toy_segmentation_fine_tunes_gcp_trunk_and_head_and_evaluates_with_iou_m
 
 def test_toy_detection_through_mim_train(toy_data, toy_gcp_checkpoint, tmp_path, repo_root):
     mim = shutil.which('mim', path=osp.dirname(sys.executable)) or shutil.which('mim')
-    if mim is None:
-        pytest.skip('openmim is not installed')
+    # openmim is a requirement (requirements/mim.txt, installed by tools/setup_env.sh)
+    assert mim is not None, 'no `mim` next to the interpreter or on PATH: run tools/setup_env.sh'
     work = str(tmp_path / 'mim')
     env = dict(os.environ)
     env.update(ENV)
