@@ -45,17 +45,25 @@ def test_dist_test_on_two_processes_gives_the_single_process_metrics(toy_classif
         assert metrics[key] == pytest.approx(toy_classifier['metrics'][key], abs=1e-4), key
 
 
-def _slurm_conf() -> str:
-    """SLURM_CONF of a reachable Slurm; a missing one fails under CI and skips elsewhere."""
+@pytest.fixture(scope='session')
+def slurm_conf() -> str:
+    """SLURM_CONF of a reachable Slurm; a missing one fails under CI and skips elsewhere (before
+    the toy classifier is trained)."""
     conf = os.environ.get('SLURM_CONF') or LOCAL_SLURM_CONF
     env = dict(os.environ, SLURM_CONF=conf)
-    try:
-        proc = subprocess.run(['sinfo', '-h', '-o', '%a %T'], env=env, capture_output=True,
-                              text=True, timeout=60)
-        reason = None if proc.returncode == 0 and proc.stdout.startswith('up') else (
-            f'sinfo with SLURM_CONF={conf} said: {(proc.stdout + proc.stderr).strip()[-500:]}')
-    except FileNotFoundError:
-        reason = 'sinfo is not installed'
+    if not osp.isfile(conf):  # sinfo would retry for a minute
+        reason = f'{conf} does not exist'
+    else:
+        try:
+            proc = subprocess.run(['sinfo', '-h', '-o', '%a %T'], env=env, capture_output=True,
+                                  text=True, timeout=90)
+            reason = None if proc.returncode == 0 and proc.stdout.startswith('up') else (
+                f'sinfo with SLURM_CONF={conf} said: '
+                f'{(proc.stdout + proc.stderr).strip()[-500:]}')
+        except FileNotFoundError:
+            reason = 'sinfo is not installed'
+        except subprocess.TimeoutExpired:
+            reason = f'sinfo with SLURM_CONF={conf} did not answer in 90 s'
     if reason is None:
         return conf
     message = (f'no Slurm cluster here ({reason}); start one with `bash '
@@ -65,12 +73,12 @@ def _slurm_conf() -> str:
     pytest.skip(message)
 
 
-def test_slurm_train_leaves_a_checkpoint_and_a_log(toy_classifier, tmp_path, repo_root):
-    conf = _slurm_conf()
+def test_slurm_train_leaves_a_checkpoint_and_a_log(slurm_conf, toy_classifier, tmp_path,
+                                                   repo_root):
     work = str(tmp_path / 'work')
     job = f'mmgcp-test-{os.getpid()}'
     # a CPU cluster: no GPUs to ask for, one task on one CPU
-    env = _tool_env(SLURM_CONF=conf, GPUS='1', GPUS_PER_NODE='0', CPUS_PER_TASK='1')
+    env = _tool_env(SLURM_CONF=slurm_conf, GPUS='1', GPUS_PER_NODE='0', CPUS_PER_TASK='1')
     proc = subprocess.Popen(
         ['bash', 'tools/slurm_train.sh', 'debug', job, toy_classifier['config'], work,
          '--no-validate'],
