@@ -2,6 +2,7 @@
 """Shared fixtures. ``tests`` is deliberately not a package: mmdet and mmseg install one."""
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 from typing import List, Optional
@@ -76,3 +77,81 @@ def crafted_checkpoint(tmp_path, monkeypatch):
 
     make.global_name = CRAFTED_GLOBAL
     return make
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Give every test mmengine's default scope as it found it.
+
+    ``init_default_scope`` and a Runner create a global ``DefaultScope`` instance that outlives
+    the test; a later test then builds ``type='X'`` in another library's registry, and passes or
+    fails by the order the tests ran in.
+    """
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict = saved
+
+
+def get_free_port() -> int:
+    """A TCP port of 127.0.0.1 that no process listens on, chosen by the OS (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port():
+    """The :func:`get_free_port` helper as a fixture (rendezvous ports of torchrun)."""
+    return get_free_port
+
+
+#: Test metrics of :func:`toy_classifier`'s config: top-1 and the macro precision / recall / F1,
+#: which move with every changed prediction (top-1 alone can hide swapped ones).
+TOY_CLASSIFIER_METRICS = ('accuracy/top1', 'single-label/precision', 'single-label/recall',
+                          'single-label/f1-score')
+
+
+@pytest.fixture(scope='session')
+def toy_classifier(tmp_path_factory) -> dict:
+    """A toy GCP classifier trained for 2 iterations by ``tools/train.py``, and its test metrics.
+
+    The config (a file inheriting ``configs/toy/resnet18-w16-gcp_1xb32_toy.py``) holds the data
+    root, so tools run it without options. The test split has 11 images, an odd number: two
+    processes see 6 each (one padded), which the evaluation must not count twice.
+
+    Returns:
+        dict: ``config``, ``checkpoint``, ``data_root``, ``work_dir`` and ``metrics`` (the
+        single-process ``tools/test.py`` metrics of the checkpoint, :data:`TOY_CLASSIFIER_METRICS`).
+    """
+    import json
+
+    from mmgcp.datasets.toy import make_toy_classification
+    root = tmp_path_factory.mktemp('toy_classifier')
+    data = make_toy_classification(str(root / 'cls'), num_classes=4, num_train_per_class=4,
+                                   num_val_per_class=3, img_size=48, seed=0)
+    val_dir = osp.join(data['root'], 'val')
+    last_class = sorted(os.listdir(val_dir))[-1]
+    os.remove(osp.join(val_dir, last_class, sorted(os.listdir(osp.join(val_dir, last_class)))[0]))
+    config = root / 'toy_gcp.py'
+    config.write_text(f"""_base_ = '{REPO_ROOT}/configs/toy/resnet18-w16-gcp_1xb32_toy.py'
+data_root = '{data['root']}'
+train_dataloader = dict(batch_size=8, num_workers=0, dataset=dict(data_root=data_root))
+val_dataloader = dict(batch_size=4, num_workers=0, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = [dict(type='Accuracy', topk=(1, )), dict(type='SingleLabelMetric')]
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=1)
+""")
+    work = str(root / 'work')
+    env = {'OMP_NUM_THREADS': '1'}
+    run_tool(['tools/train.py', str(config), '--work-dir', work, '--no-validate'], env=env)
+    checkpoint = osp.join(work, 'epoch_1.pth')
+    assert osp.isfile(checkpoint)
+    out = str(root / 'test_metrics.json')
+    run_tool(['tools/test.py', str(config), checkpoint, '--work-dir', work, '--out', out], env=env)
+    with open(out) as f:
+        metrics = json.load(f)
+    assert set(TOY_CLASSIFIER_METRICS) <= set(metrics), metrics
+    return dict(config=str(config), checkpoint=checkpoint, data_root=data['root'], work_dir=work,
+                metrics=metrics)

@@ -7,7 +7,8 @@
 # Mask/Faster R-CNN 1x 8 GPUs x 2 images (lr 0.02), UperNet 4 GPUs x 4 images (lr 0.01),
 # ImageNet evaluation on 8 GPUs (docs/benchmark.md).
 #
-#   python tools/benchmark_transfer.py configs/benchmark/paper.py --dry-run --launcher slurm --gpus 8
+#   python tools/benchmark_transfer.py configs/benchmark/paper.py --dry-run \
+#       --launcher slurm --gpus 8
 #   python tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --gpus 8
 #
 # The checkpoints are what the conversion commands of docs/checkpoints.md write

@@ -51,12 +51,14 @@ class SpeedResult:
         device (str): ``cpu`` or ``cuda:N``, with the CPU thread count.
         batch_size (int): Images per iteration.
         input_shape (tuple): ``(H, W)`` of the images.
+        params (int): Number of parameters of the model (what the times are for).
         phases (dict[str, PhaseResult]): ``inference`` and (unless skipped) ``train_step``.
     """
     config: str
     device: str
     batch_size: int
     input_shape: tuple
+    params: int = 0
     phases: Dict[str, PhaseResult] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -159,7 +161,7 @@ def benchmark_model(config: Union[str, Config],
         cfg_options (dict, optional): Config overrides.
 
     Returns:
-        SpeedResult: Median times, images/s and peak memory per phase.
+        SpeedResult: The parameter count; median times, images/s and peak memory per phase.
     """
     if batch_size < 1 or repeats < 1 or warmup < 0:
         raise ValueError(f'Need batch_size >= 1, repeats >= 1 and warmup >= 0, got '
@@ -176,7 +178,8 @@ def benchmark_model(config: Union[str, Config],
         config=config if isinstance(config, str) else '<Config>',
         device=name,
         batch_size=batch_size,
-        input_shape=tuple(size))
+        input_shape=tuple(size),
+        params=sum(p.numel() for p in model.parameters()))
 
     with torch.no_grad():
         batch = synthetic_batch(model, cfg, size, batch_size)
@@ -214,7 +217,8 @@ def format_speed_report(result: SpeedResult) -> str:
     """
     lines = [
         f'Config: {result.config}',
-        f'Device: {result.device}, batch {result.batch_size}, input {result.input_shape}',
+        f'Device: {result.device}, batch {result.batch_size}, input {result.input_shape}, '
+        f'{result.params} parameters',
     ]
     mem = 'peak CUDA allocated' if result.device.startswith('cuda') else 'peak process RSS'
     for phase, res in result.phases.items():

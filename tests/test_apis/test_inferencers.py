@@ -3,7 +3,8 @@
 
 Each checkpoint is a freshly built toy model saved the way the Runner saves one; the inferencer
 must give back that model's own output, which shows that it built mmgcp's modules from the config
-and loaded the checkpoint.
+and loaded the checkpoint. Another random model (another seed, never saved) must give something
+else: an inferencer that ignored the checkpoint would fail the comparison.
 """
 import numpy as np
 import torch
@@ -61,6 +62,13 @@ def test_get_model_and_image_classification_inferencer(repo_root, tmp_path):
         expected = model(data['inputs'], mode='tensor').softmax(dim=1)[0]
     assert np.allclose(result['pred_scores'], expected.numpy(), atol=1e-5)
     assert result['pred_class'] == 'abcd'[int(expected.argmax())]
+    # a model that did not load the checkpoint scores the image otherwise
+    torch.manual_seed(1)
+    other = get_model(f'{repo_root}/{CLS_CFG}').eval()
+    _randomise_bn(other, seed=1)
+    with torch.no_grad():
+        other_scores = other(data['inputs'], mode='tensor').softmax(dim=1)[0]
+    assert not np.allclose(result['pred_scores'], other_scores.numpy(), atol=1e-3)
 
 
 def test_det_inferencer(repo_root, tmp_path):
@@ -85,6 +93,13 @@ def test_det_inferencer(repo_root, tmp_path):
     expected = inference_detector(model, image).pred_instances
     assert np.allclose(pred['scores'], expected.scores.numpy(), atol=1e-5)
     assert np.allclose(pred['bboxes'], expected.bboxes.numpy(), atol=1e-3)
+    # a model that did not load the checkpoint detects other boxes or scores
+    torch.manual_seed(1)
+    other = init_detector(str(cfg), device='cpu')
+    _randomise_bn(other, seed=1)
+    other_pred = inference_detector(other, image).pred_instances
+    assert (len(other_pred.scores) != len(pred['scores'])
+            or not np.allclose(pred['scores'], other_pred.scores.numpy(), atol=1e-3))
 
 
 def test_mmseg_inferencer(repo_root, tmp_path):
@@ -104,3 +119,11 @@ def test_mmseg_inferencer(repo_root, tmp_path):
     # the saved model's own prediction on the same image
     expected = inference_model(model, image).pred_sem_seg.data[0].numpy()
     assert np.array_equal(expected, labels)
+    # not one class everywhere (a comparison of constant maps would show little) ...
+    assert len(np.unique(labels)) >= 2
+    # ... and a model that did not load the checkpoint labels the pixels otherwise
+    torch.manual_seed(1)
+    other = init_model(f'{repo_root}/{SEG_CFG}', device='cpu')
+    _randomise_bn(other, seed=1)
+    other_labels = inference_model(other, image).pred_sem_seg.data[0].numpy()
+    assert (other_labels != labels).mean() > 0.1

@@ -97,8 +97,8 @@ def test_num_classes_and_invalid_arguments(tmp_path):
 
 
 def test_loads_in_mmseg_and_evaluates_with_iou_metric(toy_ade):
-    torch = pytest.importorskip('torch')
-    mmseg_datasets = pytest.importorskip('mmseg.datasets')
+    import mmseg.datasets as mmseg_datasets
+    import torch
     from mmseg.datasets.transforms import LoadAnnotations
     from mmseg.evaluation import IoUMetric
 

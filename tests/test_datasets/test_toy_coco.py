@@ -81,7 +81,7 @@ def test_annotations_are_valid_coco(toy_coco, split):
 
 def test_objects_are_drawn(toy_coco):
     """The pixels inside an object show its texture: more contrast than the background."""
-    pycocotools_coco = pytest.importorskip('pycocotools.coco')
+    import pycocotools.coco as pycocotools_coco
     coco = pycocotools_coco.COCO(toy_coco['val_ann_file'])
     for image_id in coco.getImgIds():
         info = coco.loadImgs(image_id)[0]
@@ -100,7 +100,7 @@ def test_objects_are_drawn(toy_coco):
 def test_category_is_the_sign_pattern_of_the_rgb_correlations(toy_coco):
     """An object's category is its texture's RGB correlation sign pattern; its per-channel mean
     does not tell the categories apart."""
-    pycocotools_coco = pytest.importorskip('pycocotools.coco')
+    import pycocotools.coco as pycocotools_coco
     expected_signs = {1: (1, 1, 1), 2: (1, -1, -1), 3: (-1, 1, -1)}  # signs of (RG, RB, GB)
     hits, means = [], {k: [] for k in expected_signs}
     for split in ('train', 'val'):
@@ -137,9 +137,8 @@ def test_invalid_arguments(tmp_path):
 
 
 def test_loads_in_mmdet_and_evaluates_with_coco_metric(toy_coco):
-    pytest.importorskip('pycocotools')
-    torch = pytest.importorskip('torch')
-    mmdet_datasets = pytest.importorskip('mmdet.datasets')
+    import mmdet.datasets as mmdet_datasets
+    import torch
     from mmdet.evaluation import CocoMetric
 
     classes = toy_coco['classes']

@@ -50,7 +50,6 @@ class SyncCounter:
 
 
 def _cov_uper_head():
-    pytest.importorskip('mmseg')
     from mmgcp.models import CovUPerHead
     with DefaultScope.overwrite_default_scope('mmseg'):
         return CovUPerHead(in_channels=[8, 16], in_index=[0, 1], channels=8, num_classes=3,

@@ -113,13 +113,11 @@ def test_same_seed_same_image_across_processes(image, repo_root):
 # --- the three re-implemented corruptions against upstream imagecorruptions -------------------
 
 def _upstream():
-    try:
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            from imagecorruptions import corruptions
-    except Exception as err:  # noqa: BLE001  any import failure means upstream does not run here
-        pytest.skip(f'imagecorruptions does not import here ({type(err).__name__}: {err})')
+    """Upstream imagecorruptions, a pinned requirement: failing to import it is a failure."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        from imagecorruptions import corruptions
     return corruptions
 
 

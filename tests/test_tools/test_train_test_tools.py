@@ -84,11 +84,11 @@ def test_amp_on_cpu_trains_gcp_with_bf16_autocast(tool_runner, toy_cls, tmp_path
 
 
 @pytest.mark.slow
-def test_dist_train_two_processes_on_cpu(toy_cls, tmp_path, repo_root):
+def test_dist_train_two_processes_on_cpu(toy_cls, tmp_path, repo_root, free_port):
     import subprocess
     import sys
     work = str(tmp_path / 'dist')
-    env = dict(os.environ, PORT='29731', OMP_NUM_THREADS='1')
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1')
     env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env['PATH']
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', GCP_CFG, '2', '--work-dir', work, '--no-validate',

@@ -12,7 +12,6 @@ from mmgcp.ops import NonFiniteError, NonFiniteRecord, count_skipped_samples, fo
 from mmgcp.registry import HOOKS
 
 
-
 def nonfinite_records(model: nn.Module) -> Iterator[Tuple[str, nn.Module, NonFiniteRecord]]:
     """The GCP modules of ``model`` that own a :class:`~mmgcp.ops.NonFiniteRecord`.
 

@@ -1,19 +1,10 @@
 # Copyright (c) mmgcp contributors. All rights reserved.
 import pytest
 import torch
-from mmengine.registry import DefaultScope
+from mmseg.models.decode_heads import UPerHead
 
-pytest.importorskip('mmseg')
-
-from mmseg.models.decode_heads import UPerHead  # noqa: E402
-
-from mmgcp.models import CovUPerHead, GCPNeck  # noqa: E402
-from mmgcp.models.utils import (  # noqa: E402
-    BatchPadding,
-    current_padding,
-    current_valid_mask,
-    padding_scope,
-)
+from mmgcp.models import CovUPerHead, GCPNeck
+from mmgcp.models.utils import BatchPadding, current_padding, current_valid_mask, padding_scope
 
 IN_CHANNELS = [8, 16, 32, 64]
 
@@ -27,9 +18,7 @@ def _head(**kwargs):
         norm_cfg=dict(type='BN', requires_grad=True),
         reduced_channels=12)
     cfg.update(kwargs)
-    # mmseg's head builds its loss by name: in mmseg's scope, whatever tests ran before
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        return CovUPerHead(**cfg)
+    return CovUPerHead(**cfg)
 
 
 @pytest.fixture

@@ -141,7 +141,6 @@ def test_wrong_number_of_levels_is_explained(feats):
 
 
 def test_precedes_mmdet_fpn_in_a_list_of_necks(feats):
-    pytest.importorskip('mmdet')
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
