@@ -155,3 +155,54 @@ train_cfg = dict(max_epochs=1, val_interval=1)
     assert set(TOY_CLASSIFIER_METRICS) <= set(metrics), metrics
     return dict(config=str(config), checkpoint=checkpoint, data_root=data['root'], work_dir=work,
                 metrics=metrics)
+
+
+#: The cluster of tools/slurm/start_local_slurm.sh.
+LOCAL_SLURM_CONF = osp.join(os.environ.get('MMGCP_SLURM_DIR', '/tmp/mmgcp-slurm'), 'slurm.conf')
+
+
+def _slurm_unusable(conf: str) -> Optional[str]:
+    """Why the Slurm of ``conf`` cannot be used (no controller, no accounting), or None."""
+    if not osp.isfile(conf):  # a client would retry reading it for a minute
+        return f'{conf} does not exist'
+    env = dict(os.environ, SLURM_CONF=conf)
+    for cmd in (['sinfo', '-h', '-o', '%a'], ['sacct', '-n', '-X', '-j', '1']):
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
+        except FileNotFoundError:
+            return f'`{cmd[0]}` is not installed'
+        except subprocess.TimeoutExpired:
+            return f'`{" ".join(cmd)}` did not answer in 90 s'
+        if proc.returncode != 0:
+            return f'`{" ".join(cmd)}` failed: {(proc.stderr or proc.stdout).strip()[-500:]}'
+    return None
+
+
+@pytest.fixture(scope='session')
+def slurm_conf() -> str:
+    """``SLURM_CONF`` of a reachable Slurm with accounting (sacct): the one SLURM_CONF names,
+    else the local cluster, started with tools/slurm/start_local_slurm.sh when it does not run.
+    Every test that needs it uses its own folders (tmp_path). Under ``CI=true`` a missing Slurm
+    fails the test -- CI must cover the cluster path --; elsewhere it is a skip that names it."""
+    conf = os.environ.get('SLURM_CONF')
+    reason = _slurm_unusable(conf) if conf else 'SLURM_CONF is unset'
+    if reason:
+        conf = LOCAL_SLURM_CONF
+        start = osp.join(REPO_ROOT, 'tools', 'slurm', 'start_local_slurm.sh')
+        proc = subprocess.run(['bash', start], capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, SLURM_CONF=conf))
+        reason = _slurm_unusable(conf)
+        if reason:
+            message = (f'no Slurm with accounting here ({reason}) and {start} could not start '
+                       f'one (exit {proc.returncode}): {proc.stderr[-1500:]}')
+            if os.environ.get('CI') == 'true':
+                pytest.fail(message)
+            pytest.skip(message)
+    return conf
+
+
+@pytest.fixture
+def slurm(slurm_conf, monkeypatch) -> str:
+    """:func:`slurm_conf`, also exported as ``SLURM_CONF`` for the duration of the test."""
+    monkeypatch.setenv('SLURM_CONF', slurm_conf)
+    return slurm_conf

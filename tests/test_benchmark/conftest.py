@@ -30,34 +30,3 @@ def paired_t_power():
     """:func:`power_by_definition` as a fixture."""
     return power_by_definition
 
-
-@pytest.fixture(scope='module')
-def slurm(repo_root):
-    """``SLURM_CONF`` of a reachable Slurm with accounting: the one SLURM_CONF names, else the
-    local cluster (started with tools/slurm/start_local_slurm.sh when needed). Under ``CI=true`` a
-    missing Slurm fails the test (CI must test the cluster path); elsewhere it is a skip that
-    names the missing resource."""
-    import os
-    import os.path as osp
-    import subprocess
-
-    from mmgcp.benchmark.launchers.slurm import slurm_unavailable
-    local = osp.join(os.environ.get('MMGCP_SLURM_DIR', '/tmp/mmgcp-slurm'), 'slurm.conf')
-    old = os.environ.get('SLURM_CONF')
-    if old is None or slurm_unavailable():
-        os.environ['SLURM_CONF'] = local
-        if slurm_unavailable():
-            proc = subprocess.run(['bash', osp.join(repo_root, 'tools/slurm/start_local_slurm.sh')],
-                                  capture_output=True, text=True, timeout=600)
-            reason = slurm_unavailable()
-            if reason:
-                message = (f'no Slurm here and tools/slurm/start_local_slurm.sh could not start '
-                           f'one ({proc.returncode}): {proc.stderr[-800:]} / {reason}')
-                if os.environ.get('CI') == 'true':
-                    pytest.fail(message)
-                pytest.skip(message)
-    yield os.environ['SLURM_CONF']
-    if old is None:
-        os.environ.pop('SLURM_CONF')
-    else:
-        os.environ['SLURM_CONF'] = old

@@ -10,14 +10,13 @@ import glob
 import json
 import os.path as osp
 
+import mmdet  # noqa: F401  a dependency of mmgcp
+import mmseg  # noqa: F401  a dependency of mmgcp
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
-
-pytest.importorskip('mmdet')
-pytest.importorskip('mmseg')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DET_DIRS = ('configs/mask_rcnn', 'configs/faster_rcnn', 'configs/toy/det')
@@ -253,7 +252,6 @@ def test_r101_is_r50_with_depth_101_and_its_checkpoint(path, twin, config_diff):
 
 def test_upernet_twin_is_mmseg_upernet_with_plain_resnet(config_diff):
     ours = _cfg('configs/upernet/upernet_r50-gap_4xb4-160k_ade20k-512x512.py')
-    import mmseg
     theirs = Config.fromfile(
         osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'upernet',
                  'upernet_r50_4xb4-160k_ade20k-512x512.py'))

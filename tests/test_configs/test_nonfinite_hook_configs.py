@@ -7,16 +7,15 @@ import glob
 import json
 import os.path as osp
 
+import mmdet  # noqa: F401  a dependency of mmgcp
+import mmpretrain  # noqa: F401  a dependency of mmgcp
+import mmseg  # noqa: F401  a dependency of mmgcp
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmgcp.ops import NonFiniteRecord
-
-pytest.importorskip('mmdet')
-pytest.importorskip('mmseg')
-pytest.importorskip('mmpretrain')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(

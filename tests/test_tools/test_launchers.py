@@ -14,8 +14,6 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-#: The local cluster of tools/slurm/start_local_slurm.sh.
-LOCAL_SLURM_CONF = osp.join(os.environ.get('MMGCP_SLURM_DIR', '/tmp/mmgcp-slurm'), 'slurm.conf')
 
 
 def _tool_env(**extra) -> dict:
@@ -43,34 +41,6 @@ def test_dist_test_on_two_processes_gives_the_single_process_metrics(toy_classif
     # 11 test images on 2 ranks (6 + 6, one padded): the padded one must not count
     for key in toy_classifier['metrics']:  # top-1 and macro precision / recall / F1
         assert metrics[key] == pytest.approx(toy_classifier['metrics'][key], abs=1e-4), key
-
-
-@pytest.fixture(scope='session')
-def slurm_conf() -> str:
-    """SLURM_CONF of a reachable Slurm; a missing one fails under CI and skips elsewhere (before
-    the toy classifier is trained)."""
-    conf = os.environ.get('SLURM_CONF') or LOCAL_SLURM_CONF
-    env = dict(os.environ, SLURM_CONF=conf)
-    if not osp.isfile(conf):  # sinfo would retry for a minute
-        reason = f'{conf} does not exist'
-    else:
-        try:
-            proc = subprocess.run(['sinfo', '-h', '-o', '%a %T'], env=env, capture_output=True,
-                                  text=True, timeout=90)
-            reason = None if proc.returncode == 0 and proc.stdout.startswith('up') else (
-                f'sinfo with SLURM_CONF={conf} said: '
-                f'{(proc.stdout + proc.stderr).strip()[-500:]}')
-        except FileNotFoundError:
-            reason = 'sinfo is not installed'
-        except subprocess.TimeoutExpired:
-            reason = f'sinfo with SLURM_CONF={conf} did not answer in 90 s'
-    if reason is None:
-        return conf
-    message = (f'no Slurm cluster here ({reason}); start one with `bash '
-               'tools/slurm/start_local_slurm.sh` and export SLURM_CONF')
-    if os.environ.get('CI') == 'true':
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def test_slurm_train_leaves_a_checkpoint_and_a_log(slurm_conf, toy_classifier, tmp_path,

@@ -3,54 +3,22 @@
 does: ``sacct`` (slurmdbd + MariaDB) reports the final state and exit code of each job."""
 import os
 import os.path as osp
-import shutil
 import subprocess
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import pytest
 
-LOCAL_CONF = osp.join(os.environ.get('MMGCP_SLURM_DIR', '/tmp/mmgcp-slurm'), 'slurm.conf')
 # sacct states of a job that may still change (any other state is final).
 OPEN_STATES = {'', 'PENDING', 'RUNNING', 'REQUEUED', 'RESIZING', 'SUSPENDED'}
 # Bound on the wait for two one-line jobs: generous for a loaded machine, never reached normally.
 WAIT_S = 180
 
 
-def _unreachable(env: Dict[str, str]) -> Optional[str]:
-    """Why the Slurm that ``env`` names cannot be used (``None`` when it answers)."""
-    if shutil.which('sinfo') is None or shutil.which('sacct') is None:
-        return 'the Slurm client commands (sinfo, sacct) are not installed'
-    if not osp.isfile(env.get('SLURM_CONF', '')):
-        return f'SLURM_CONF={env.get("SLURM_CONF")} does not exist'
-    for cmd in (['sinfo', '-h', '-o', '%P'], ['sacct', '-n', '-j', '1']):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-        if proc.returncode != 0:
-            return f'`{" ".join(cmd)}` failed: {proc.stderr.strip()}'
-    return None
-
-
-@pytest.fixture(scope='module')
-def slurm_env(repo_root) -> Dict[str, str]:
-    """Environment of a Slurm with accounting: SLURM_CONF's one, else the local cluster (started
-    with tools/slurm/start_local_slurm.sh when it is not running)."""
-    env = dict(os.environ)
-    reason = _unreachable(env) if env.get('SLURM_CONF') else 'SLURM_CONF is unset'
-    if reason:
-        # The script returns at once when the local cluster runs (and a Slurm client asked
-        # first would wait out its 10 s message timeout when it does not).
-        env['SLURM_CONF'] = LOCAL_CONF
-        start = osp.join(repo_root, 'tools/slurm/start_local_slurm.sh')
-        proc = subprocess.run(['bash', start], env=env, capture_output=True, text=True,
-                              timeout=600)
-        reason = _unreachable(env)
-        if reason:
-            message = (f'no Slurm with accounting here and {start} could not start one '
-                       f'(exit {proc.returncode}): {proc.stderr[-1500:]} / {reason}')
-            if os.environ.get('CI') == 'true':  # CI must test the cluster path
-                pytest.fail(message)
-            pytest.skip(message)
-    return env
+@pytest.fixture
+def slurm_env(slurm_conf) -> Dict[str, str]:
+    """The environment of the tests' Slurm (tests/conftest.py, ``slurm_conf``)."""
+    return dict(os.environ, SLURM_CONF=slurm_conf)
 
 
 def _sbatch(env: Dict[str, str], folder: str, name: str, body: str) -> str:

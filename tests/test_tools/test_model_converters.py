@@ -207,7 +207,7 @@ EXACTNESS_CASES = [
                          ids=[f'r{c[0]}-{c[1]}-{c[2]}' for c in EXACTNESS_CASES])
 def test_converted_model_gives_published_logits(repo_root, tmp_path, depth, neck, layout,
                                                 reduced):
-    pytest.importorskip('mmpretrain')
+    import mmpretrain  # noqa: F401  a dependency of mmgcp
     torch.manual_seed(depth)
     published = PublishedResNet(depth, neck, reduced or 256).eval()
     src, dst = str(tmp_path / 'published.pth'), str(tmp_path / 'out' / 'converted.pth')
@@ -289,7 +289,7 @@ def _pretrained(path: str) -> dict:
 
 
 def test_mmdet_resnet_loads_converted_checkpoint(r50_gcp_checkpoints):
-    pytest.importorskip('mmdet')
+    import mmdet  # noqa: F401  a dependency of mmgcp
     from mmdet.models.backbones import ResNet
 
     published, outputs = r50_gcp_checkpoints
@@ -299,7 +299,7 @@ def test_mmdet_resnet_loads_converted_checkpoint(r50_gcp_checkpoints):
 
 
 def test_mmseg_resnet_v1b_loads_converted_trunk(r50_gcp_checkpoints):
-    pytest.importorskip('mmseg')
+    import mmseg  # noqa: F401  a dependency of mmgcp
     from mmseg.models.backbones import ResNet
 
     published, outputs = r50_gcp_checkpoints
@@ -313,22 +313,21 @@ def _transfer_configs():
     # Detection and segmentation configs: configs/<algorithm>/<algorithm>_r50-<pretraining>_...
     # GCP variants only: their GAP/DropCov twins build the same backbone with another checkpoint.
     found = sorted(glob.glob(osp.join(root, 'configs', '*', '*_r50-gcp*.py')))
+    assert found, 'no ResNet-50 GCP transfer configs found under configs/'
     return [osp.relpath(p, root) for p in found]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', _transfer_configs() or [None])
+@pytest.mark.parametrize('config', _transfer_configs())
 def test_transfer_config_backbones_load_converted_trunk(repo_root, r50_gcp_checkpoints, config):
     """The detection / segmentation configs' backbones take the converted ResNet-50 trunk."""
-    if config is None:
-        pytest.skip('no ResNet-50 detection or segmentation configs yet')
     from mmengine.config import Config
     from mmengine.registry import MODELS, DefaultScope
 
     cfg = Config.fromfile(osp.join(repo_root, config))
     backbone_cfg = cfg.model.backbone
-    if backbone_cfg.get('depth') != 50:
-        pytest.skip(f'{config} has no ResNet-50 backbone')
+    assert backbone_cfg.get('depth') == 50, f'{config} is named r50 but builds another depth'
+
     published, outputs = r50_gcp_checkpoints
     backbone_cfg.init_cfg = _pretrained(outputs['trunk'])
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
@@ -388,7 +387,7 @@ def test_truncated_file(tmp_path, r18_gcp128):
 
 
 def test_depth_mismatch_with_config(repo_root, tmp_path, r18_gcp128):
-    pytest.importorskip('mmpretrain')
+    import mmpretrain  # noqa: F401  a dependency of mmgcp
     config = osp.join(repo_root, 'configs/pretrain/resnet50-gcp_8xb32_in1k.py')
     message = _convert_fails(r18_gcp128[0], tmp_path, [
         config, 'ResNet-18 GCP d=128', '(backbone type=ResNet, depth=50)',
@@ -400,7 +399,7 @@ def test_depth_mismatch_with_config(repo_root, tmp_path, r18_gcp128):
 
 
 def test_width_mismatch_with_config(repo_root, tmp_path, r18_gcp128):
-    pytest.importorskip('mmpretrain')
+    import mmpretrain  # noqa: F401  a dependency of mmgcp
     config = osp.join(repo_root, 'configs/pretrain/resnet18-gcp_8xb32_in1k.py')
     _convert_fails(r18_gcp128[0], tmp_path, [
         'neck.reduction.conv.weight: expected (256, 512, 1, 1) found (128, 512, 1, 1)',

@@ -4,15 +4,12 @@ in test_step (tools/test.py, the inferencers) and in mmdet's inference API."""
 import glob
 import os.path as osp
 
+import mmdet  # noqa: F401  a dependency of mmgcp
 import numpy as np
-import pytest
 import torch
+from mmdet.structures import DetDataSample  # noqa: E402
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-
-pytest.importorskip('mmdet')
-
-from mmdet.structures import DetDataSample  # noqa: E402
 
 from mmgcp.models import CovAttentionNeck, PaddingAwareMaskRCNN  # noqa: E402
 from mmgcp.models.utils import BatchPadding, current_padding  # noqa: E402
