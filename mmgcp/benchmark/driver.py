@@ -204,7 +204,7 @@ def run_benchmark(exp: Config, work_dir: str, seeds: List[int], settings: Launch
         events = Events(started=lambda run: progress.show(run, 'start'),
                         stage=progress.show, finished=finished)
         if pending:
-            launcher.launch(pending, events)
+            launcher.launch(pending, events, runs)
         if not launcher.blocking and wait:
             launcher.wait(runs, progress)
         states = launcher.collect(runs)

@@ -74,8 +74,10 @@ class Launcher:
     def check(self) -> None:
         """Refuse, before anything is prepared, settings that cannot work here."""
 
-    def launch(self, runs: List[Run], events: Optional[Events] = None) -> None:
-        """Execute (or submit) ``runs``, in order, a run after the ones it depends on."""
+    def launch(self, runs: List[Run], events: Optional[Events] = None,
+               all_runs: Optional[List[Run]] = None) -> None:
+        """Execute (or submit) ``runs``, in order, a run after the ones it depends on
+        (``all_runs``: every run of the experiment, where those dependencies are)."""
         raise NotImplementedError
 
     def collect(self, runs: List[Run]) -> Dict[str, RunState]:

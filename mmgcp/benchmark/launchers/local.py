@@ -113,7 +113,8 @@ class SequentialLauncher(Launcher):
                                                      *options])
         return dict(train_command=train, test_command=test)
 
-    def launch(self, runs: List[Run], events: Optional[Events] = None) -> None:
+    def launch(self, runs: List[Run], events: Optional[Events] = None,
+               all_runs: Optional[List[Run]] = None) -> None:
         events = events or Events()
         statuses = {run.name: read_status(run) for run in runs}
         statuses = {k: v for k, v in statuses.items() if v.get('state') == 'done'}
@@ -199,7 +200,8 @@ class WorkerPoolLauncher(Launcher):
     def commands(self, run: Run) -> Dict[str, List[str]]:
         return SequentialLauncher(self.repo_root).commands(run)
 
-    def launch(self, runs: List[Run], events: Optional[Events] = None) -> None:
+    def launch(self, runs: List[Run], events: Optional[Events] = None,
+               all_runs: Optional[List[Run]] = None) -> None:
         events = events or Events()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         for key in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):  # read when torch starts

@@ -280,15 +280,17 @@ class SlurmLauncher(Launcher):
         folder = osp.join(osp.dirname(self._jobs_path()), 'jobs', '%j')
         return submitit.SlurmExecutor(folder=folder, python=shlex.quote(self.python))
 
-    def launch(self, runs: List[Run], events: Optional[Events] = None) -> None:
+    def launch(self, runs: List[Run], events: Optional[Events] = None,
+               all_runs: Optional[List[Run]] = None) -> None:
         """Submit every run; a run waits for the jobs of the runs it depends on (submitted now
-        or still queued or running from an earlier invocation)."""
+        or still queued or running from an earlier invocation); a dependency that is done needs
+        no waiting (its job may be gone from the controller)."""
         if not runs:
             return
         if self.partition is None:
             self.check()
         jobs = self._read_jobs()
-        states = self.collect(runs)
+        states = self.collect(all_runs or runs)
         self._test_submission(runs[0])
         executor = self._executor()
         time_limit = self.settings.time or partition_time(self.partition)
@@ -296,9 +298,11 @@ class SlurmLauncher(Launcher):
             after, blocked = [], None
             for dep in run.depends_on:
                 dep_state = states.get(dep)
+                if dep_state is not None and dep_state.state == 'done':
+                    continue
                 if dep in jobs and (dep_state is None or dep_state.active):
                     after.append(jobs[dep]['job_id'])
-                elif dep_state is None or dep_state.state != 'done':
+                else:
                     blocked = dep
             if blocked:
                 write_status(run, dict(state='failed', stage='schedule', error=(
