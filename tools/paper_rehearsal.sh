@@ -51,7 +51,7 @@ BUDGETS=()
 for task in coco coco_d2 coco_s1 coco_faster_rcnn; do
     BUDGETS+=("cfg_options.$task.train_cfg.max_epochs=1" "cfg_options.$task.train_cfg.val_begin=2")
 done
-for task in ade20k ade20k_s1; do
+for task in ade20k; do
     BUDGETS+=("cfg_options.$task.train_cfg.max_iters=1" "cfg_options.$task.train_cfg.val_begin=2")
 done
 exec "$PY" tools/benchmark_transfer.py configs/benchmark/paper.py --launcher slurm --wait \

@@ -19,12 +19,10 @@ RECIPES = {
     'coco_s1': (8, 2, 0.02),
     'coco_faster_rcnn': (8, 2, 0.02),  # mmdet Faster R-CNN R-50 FPN 1x
     'ade20k': (4, 4, 0.01),            # mmseg UperNet R-50 4xb4 160k
-    'ade20k_s1': (4, 4, 0.01),
 }
 CONFIG_ENDS = {'coco': '-{v}_fpn_1x_coco.py', 'coco_d2': '-{v}-d2_fpn_1x_coco.py',
                'coco_s1': '-{v}-s1_fpn_1x_coco.py', 'coco_faster_rcnn': '-{v}_fpn_1x_coco.py',
-               'ade20k': '-{v}_4xb4-160k_ade20k-512x512.py',
-               'ade20k_s1': '-{v}-s1_4xb4-160k_ade20k-512x512.py'}
+               'ade20k': '-{v}_4xb4-160k_ade20k-512x512.py'}
 
 
 @pytest.fixture(scope='module')
@@ -59,7 +57,7 @@ def test_paper_dry_run_keeps_every_recipe_and_lists_missing_inputs(tmp_path, too
     # fine-tuning task per seed.
     evaluations = [n for n in runs if n.split('/')[1] == 'imagenet']
     assert sorted(evaluations) == ['dropcov/imagenet', 'gap/imagenet', 'gcp/imagenet']
-    assert len(runs) == 3 + 3 * 6 * 3
+    assert len(runs) == 3 + 3 * 5 * 3
     for name, run in runs.items():
         variant, task = name.split('/')[:2]
         recipe = run['recipe']
@@ -86,7 +84,7 @@ def test_paper_dry_run_keeps_every_recipe_and_lists_missing_inputs(tmp_path, too
     missing = {m['path']: m for m in plan['missing']}
     for variant in ('gap', 'gcp', 'dropcov'):
         ckpt = missing[f'checkpoints/resnet50-{variant}_8xb32_in1k.pth']
-        assert len(ckpt['needed_by']) == 1 + 6 * 3 and 'gcp2mmpretrain' in ckpt['how']
+        assert len(ckpt['needed_by']) == 1 + 5 * 3 and 'gcp2mmpretrain' in ckpt['how']
     assert any('instances_val2017.json' in p and 'cocodataset.org' in m['how']
                for p, m in missing.items())
     assert any(p.startswith('data/ade') and 'ADEChallengeData2016' in m['how']
