@@ -151,32 +151,51 @@ def test_scratch_trunk_is_randomly_initialised(task, repo_root, monkeypatch):
         gap.init_weights()
 
 
-def _lr_per_epoch(cfg, epochs: int, iters_per_epoch: int) -> list:
-    """The lr at the last iteration of every epoch, stepping the config's schedulers the way
-    mmengine's ParamSchedulerHook does (iteration-based ones every iteration, epoch-based ones
-    after every epoch)."""
+def _lr_per_epoch(cfg, epochs: int, iters_per_epoch: int, work_dir) -> list:
+    """The lr at the last iteration of every epoch (every ``iters_per_epoch`` iterations), as an
+    mmengine Runner applies the config's optimizer and schedulers to a one-parameter model."""
     import torch
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import PARAM_SCHEDULERS
+    from mmengine.hooks import Hook
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+    from torch.utils.data import DataLoader
 
-    optim = build_optim_wrapper(torch.nn.Linear(2, 2), cfg.optim_wrapper)
-    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optim.optimizer))
-                  for s in cfg.param_scheduler]
-    lrs = []
-    for _ in range(epochs):
-        for _ in range(iters_per_epoch):
-            for s in schedulers:
-                if not s.by_epoch:
-                    s.step()
-        lrs.append(optim.optimizer.param_groups[0]['lr'])
-        for s in schedulers:
-            if s.by_epoch:
-                s.step()
-    return lrs
+    class OneParameter(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, inputs, data_samples=None, mode='loss'):
+            return dict(loss=((self.weight - 1)**2).sum())
+
+    class LrAtEpochEnd(Hook):
+        priority = 'LOWEST'  # after the iteration-based schedulers, before the epoch-based ones
+
+        def __init__(self):
+            self.lrs = []
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if (runner.iter + 1) % iters_per_epoch == 0:
+                self.lrs.append(runner.optim_wrapper.get_lr()['lr'][0])
+
+    recorder = LrAtEpochEnd()
+    epoch_based = cfg.train_cfg.get('type', 'EpochBasedTrainLoop') == 'EpochBasedTrainLoop' \
+        and 'max_epochs' in cfg.train_cfg
+    train_cfg = (dict(by_epoch=True, max_epochs=epochs, val_interval=10**6) if epoch_based else
+                 dict(by_epoch=False, max_iters=epochs * iters_per_epoch, val_interval=10**6))
+    loader = DataLoader(list(range(iters_per_epoch)), batch_size=1,
+                        collate_fn=lambda batch: dict(inputs=batch))
+    runner = Runner(model=OneParameter(), work_dir=str(work_dir), train_dataloader=loader,
+                    train_cfg=train_cfg, optim_wrapper=cfg.optim_wrapper,
+                    param_scheduler=cfg.param_scheduler, custom_hooks=[recorder],
+                    default_hooks=dict(checkpoint=None, logger=None),
+                    default_scope='mmengine')
+    runner.train()
+    return recorder.lrs
 
 
 def test_toy_coco_runs_step_the_lr_twice_and_validate_the_last_two_epochs(repo_root,
-                                                                           monkeypatch):
+                                                                           monkeypatch, tmp_path):
     """The toy preset's COCO fine-tuning: AdamW at lr 1e-3, x 0.1 after epochs 12 and 15 of 16
     (mmdet's 1x shape), validated after epochs 15 and 16 (the plateau check compares those two);
     a longer run set by --options moves the steps to its milestones and keeps them there."""
@@ -200,17 +219,17 @@ def test_toy_coco_runs_step_the_lr_twice_and_validate_the_last_two_epochs(repo_r
     assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.train_dataloader.batch_size == 2
     assert (cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval) == (
         16, 15, 1)
-    lrs = _lr_per_epoch(cfg, 16, 32)
+    lrs = _lr_per_epoch(cfg, 16, 32, tmp_path / 'a')
     assert lrs == [pytest.approx(1e-3)] * 12 + [pytest.approx(1e-4)] * 3 + [pytest.approx(1e-5)]
     longer = coco_cfg({'cfg_options.coco.train_cfg.max_epochs': 30,
                        'cfg_options.coco.param_scheduler.1.milestones': [24, 28]})
-    lrs = _lr_per_epoch(longer, 30, 32)
+    lrs = _lr_per_epoch(longer, 30, 32, tmp_path / 'b')
     assert lrs == ([pytest.approx(1e-3)] * 24 + [pytest.approx(1e-4)] * 4
                    + [pytest.approx(1e-5)] * 2)
 
 
 def test_toy_ade20k_validates_128_images_with_the_last_two_evaluations_on_the_lr_tail(
-        repo_root, monkeypatch):
+        repo_root, monkeypatch, tmp_path):
     """The toy preset's ADE20K fine-tuning: 288 iterations of SGD with the poly lr decaying to
     the end, validated every 80 iterations and at the end (80, 160, 240, 288) on 128 images, 8
     per batch; at iteration 240, where the plateau check's window starts, the lr is down to a
@@ -231,7 +250,7 @@ def test_toy_ade20k_validates_128_images_with_the_last_two_evaluations_on_the_lr
     assert (cfg.train_cfg.max_iters, cfg.train_cfg.val_interval) == (288, 80)
     assert cfg.train_cfg.get('val_begin', 1) <= 80
     assert cfg.val_dataloader.batch_size == cfg.test_dataloader.batch_size == 8
-    lrs = _lr_per_epoch(cfg, 18, 16)  # the lr every 16 iterations
+    lrs = _lr_per_epoch(cfg, 18, 16, tmp_path)  # the lr every 16 iterations
     start = cfg.optim_wrapper.optimizer.lr
     assert lrs[14] == pytest.approx(0.2 * start, rel=0.02)  # iteration 240
     assert lrs[17] < 0.01 * start
