@@ -14,12 +14,11 @@ No lock is needed: no file has two writers.
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional
 
-import torch
 from mmengine.config import Config
 
+from mmgcp.converters.checkpoint_io import save_checkpoint_atomic
 from mmgcp.utils.safe_checkpoint import UntrustedCheckpointError, load_checkpoint_file
 
 from .experiment import CLASSIFIER_FILE, TRUNK_FILE, Run, flatten, published_dir
@@ -53,22 +52,9 @@ def extract_trunk(checkpoint: str, out_path: str) -> str:
         raise PretrainedError(f'{checkpoint} has no backbone.* weights (first keys: '
                               f'{list(state)[:5]}); convert it with tools/model_converters/ '
                               'first.')
-    _save_atomic(dict(state_dict=backbone, meta=dict(source=osp.abspath(checkpoint))), out_path)
+    save_checkpoint_atomic(dict(state_dict=backbone, meta=dict(source=osp.abspath(checkpoint))),
+                           out_path)
     return out_path
-
-
-def _save_atomic(obj: dict, path: str) -> None:
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=osp.basename(path) + '.', suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def link_atomic(target: str, link: str) -> None:

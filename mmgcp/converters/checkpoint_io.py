@@ -223,6 +223,22 @@ def check_against_config(state_dict: Dict[str, torch.Tensor], config: str,
     raise CheckpointConversionError('\n'.join(lines))
 
 
+def raise_if_inconsistent(header: str, unexpected: Sequence[str], missing: Sequence[str],
+                          mismatched: Sequence[str], missing_label: str = '') -> None:
+    """Raise a :class:`CheckpointConversionError` that lists shape mismatches, unexpected and
+    missing keys under ``header``; nothing when all three are empty."""
+    if not (unexpected or missing or mismatched):
+        return
+    lines = [header]
+    if mismatched:
+        lines.append(f'  shape mismatches ({len(mismatched)}): {format_keys(mismatched)}')
+    if unexpected:
+        lines.append(f'  unexpected keys ({len(unexpected)}): {format_keys(unexpected)}')
+    if missing:
+        lines.append(f'  missing keys ({len(missing)}{missing_label}): {format_keys(missing)}')
+    raise CheckpointConversionError('\n'.join(lines))
+
+
 def refuse_same_file(src: str, dst: str) -> None:
     """Raise before any work if ``dst`` is ``src`` itself (the conversion would overwrite it)."""
     if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst):

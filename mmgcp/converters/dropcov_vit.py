@@ -28,6 +28,7 @@ from .checkpoint_io import (
     find_state_dict,
     format_keys,
     load_source_checkpoint,
+    raise_if_inconsistent,
     refuse_same_file,
 )
 from .gcp_resnet import detect_format as detect_resnet_format
@@ -279,16 +280,9 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], num_heads: Optional[
     mismatched = [f'{k}: expected {shape} found {tuple(state_dict[k].shape)}'
                   for k, shape in shapes.items()
                   if k in state_dict and tuple(state_dict[k].shape) != shape]
-    if unexpected or missing or mismatched:
-        lines = [f'{src}: not a consistent {SOURCE_FORMAT[0]} checkpoint of the {describe(arch)} '
-                 'that its shapes imply:']
-        if mismatched:
-            lines.append(f'  shape mismatches ({len(mismatched)}): {format_keys(mismatched)}')
-        if unexpected:
-            lines.append(f'  unexpected keys ({len(unexpected)}): {format_keys(unexpected)}')
-        if missing:
-            lines.append(f'  missing keys ({len(missing)}): {format_keys(missing)}')
-        raise CheckpointConversionError('\n'.join(lines))
+    raise_if_inconsistent(f'{src}: not a consistent {SOURCE_FORMAT[0]} checkpoint of the '
+                          f'{describe(arch)} that its shapes imply:', unexpected, missing,
+                          mismatched)
     table = sinusoid_position_table(*shapes['pos_embed'][1:]).unsqueeze(0)
     difference = (state_dict['pos_embed'].float() - table).abs().max().item()
     if difference > 1e-4:

@@ -34,6 +34,7 @@ from .checkpoint_io import (
     find_state_dict,
     format_keys,
     load_source_checkpoint,
+    raise_if_inconsistent,
     refuse_same_file,
 )
 
@@ -330,17 +331,9 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor], fmt: str = 'auto',
         f'{source_keys[k]}: expected {shape} found {tuple(published[k].shape)}'
         for k, shape in shapes.items() if k in published and tuple(published[k].shape) != shape
     ]
-    if unexpected or missing or mismatched:
-        lines = [f"{src}: not a consistent '{detected}' checkpoint of the {describe(arch)} that "
-                 'its shapes imply:']
-        if mismatched:
-            lines.append(f'  shape mismatches ({len(mismatched)}): {format_keys(mismatched)}')
-        if unexpected:
-            lines.append(f'  unexpected keys ({len(unexpected)}): {format_keys(unexpected)}')
-        if missing:
-            lines.append(f'  missing keys ({len(missing)}, published names): '
-                         f'{format_keys(missing)}')
-        raise CheckpointConversionError('\n'.join(lines))
+    raise_if_inconsistent(f"{src}: not a consistent '{detected}' checkpoint of the "
+                          f'{describe(arch)} that its shapes imply:', unexpected, missing,
+                          mismatched, missing_label=', published names')
 
     converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
     added = 0
