@@ -184,13 +184,17 @@ def slurm_conf() -> str:
     else the local cluster, started with tools/slurm/start_local_slurm.sh when it does not run.
     Every test that needs it uses its own folders (tmp_path). Under ``CI=true`` a missing Slurm
     fails the test -- CI must cover the cluster path --; elsewhere it is a skip that names it."""
+    import fcntl
     conf = os.environ.get('SLURM_CONF')
     reason = _slurm_unusable(conf) if conf else 'SLURM_CONF is unset'
     if reason:
         conf = LOCAL_SLURM_CONF
         start = osp.join(REPO_ROOT, 'tools', 'slurm', 'start_local_slurm.sh')
-        proc = subprocess.run(['bash', start], capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, SLURM_CONF=conf))
+        # test workers (pytest-xdist) start the one local cluster one after the other
+        with open(osp.join(osp.dirname(osp.dirname(conf)), '.mmgcp-slurm-start.lock'), 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            proc = subprocess.run(['bash', start], capture_output=True, text=True, timeout=600,
+                                  env=dict(os.environ, SLURM_CONF=conf))
         reason = _slurm_unusable(conf)
         if reason:
             message = (f'no Slurm with accounting here ({reason}) and {start} could not start '
