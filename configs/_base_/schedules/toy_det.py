@@ -5,7 +5,8 @@
 # Why AdamW: with SGD (lr 0.03 at 2 images per batch, cosine) the toy Mask R-CNN was far from done
 # after 8 epochs (bbox mAP 0.12 from the GAP trunk, 0.07 from scratch, still climbing); AdamW at lr
 # 1e-3 for the same 8 epochs reached 0.32 and 0.12 (2-seed trials with the GAP trunk and from
-# scratch only, README "The main job"). lr 2e-3 here is that lr scaled to 4 images per batch.
+# scratch only; docs/benchmark.md, "How the toy budgets were chosen"). lr 2e-3 here is that lr
+# scaled to 4 images per batch.
 # Why 16 epochs: with 10 (step after 8) most runs were still rising by 6-10% between the last two
 # evaluations; a 30-epoch trial (step after 24) showed the runs from scratch climbing until about
 # epoch 20 at lr 1e-3. The transfer benchmark (configs/benchmark/toy.py) fine-tunes at 2 images

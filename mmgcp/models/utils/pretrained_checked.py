@@ -57,7 +57,7 @@ def missing_checkpoint_message(checkpoint: str,
     lines += [
         '  - convert a published checkpoint (GCP / DropCov reference code, torchvision GAP '
         'ResNet) to mmpretrain format: python tools/model_converters/gcp2mmpretrain.py SRC DST '
-        '(README: "Converting published checkpoints");',
+        '(docs/checkpoints.md, "Converting");',
     ]
     if prefix and prefix.startswith('neck.'):
         keys = ('model.neck.<i>.reduction_init_cfg.checkpoint=PATH (a GCP neck) or '
