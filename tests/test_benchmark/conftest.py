@@ -30,3 +30,25 @@ def paired_t_power():
     """:func:`power_by_definition` as a fixture."""
     return power_by_definition
 
+
+
+#: The toy seg config of the one-task experiments, per variant.
+TOY_SEG_CONFIG = 'configs/toy/seg/upernet_r18-w16-{variant}_1xb4_toy-128x128.py'
+
+
+@pytest.fixture
+def gap_seg_experiment(tmp_path, repo_root):
+    """Write ``tmp_path/exp.py``: the toy preset cut to its ``gap`` variant and one ADE20K-like
+    task (``seg_config``, by default the toy UperNet), for the tests that launch whole benchmark
+    commands; returns a function of ``seg_config`` that gives the file's path."""
+
+    def write(seg_config: str = TOY_SEG_CONFIG) -> str:
+        exp = tmp_path / 'exp.py'
+        exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
+variants = dict(_delete_=True,
+                gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'))
+tasks = dict(_delete_=True, ade20k=dict(kind='seg', config='{seg_config}', metrics=['mIoU']))
+""")
+        return str(exp)
+
+    return write

@@ -18,30 +18,20 @@ TINY = ['toy_data.cls.num_train=8', 'toy_data.cls.num_val=2', 'toy_data.cls.img_
         'cfg_options.ade20k.train_cfg.max_iters=2', 'cfg_options.ade20k.train_cfg.val_interval=1']
 
 
-def _experiment(tmp_path, repo_root, seg_config):
-    exp = tmp_path / 'exp.py'
-    exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
-variants = dict(_delete_=True,
-                gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'))
-tasks = dict(_delete_=True, ade20k=dict(kind='seg', config='{seg_config}', metrics=['mIoU']))
-""")
-    return str(exp)
-
-
 def _run(args, repo_root, timeout=900):
     return subprocess.run([sys.executable, *args], cwd=repo_root, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ, PYTHONPATH=repo_root))
 
 
 @pytest.mark.slow
-def test_pytorch_launcher_runs_a_two_process_recipe(tmp_path, repo_root):
+def test_pytorch_launcher_runs_a_two_process_recipe(tmp_path, repo_root, gap_seg_experiment):
     # the toy UperNet as a 2-process recipe (2 x 2 images): the name says so, as OpenMMLab's do
     seg = tmp_path / 'upernet_r18-w16-{variant}_2xb2_toy-128x128.py'
     for variant in ('gap', ):
         (tmp_path / f'upernet_r18-w16-{variant}_2xb2_toy-128x128.py').write_text(
             f"_base_ = '{repo_root}/configs/toy/seg/upernet_r18-w16-{variant}_1xb4_toy-128x128.py'"
             '\ntrain_dataloader = dict(batch_size=2)\n')
-    exp = _experiment(tmp_path, repo_root, str(seg))
+    exp = gap_seg_experiment(str(seg))
     work = tmp_path / 'bench'
     proc = _run(['tools/benchmark_transfer.py', exp, '--launcher', 'pytorch', '--seeds', '1',
                  '--work-dir', str(work), '--options', f'toy_data.out_dir={tmp_path}/data', *TINY],
@@ -60,9 +50,8 @@ def test_pytorch_launcher_runs_a_two_process_recipe(tmp_path, repo_root):
 
 
 @pytest.mark.slow
-def test_time_main_profiles_every_stage(tmp_path, repo_root):
-    exp = _experiment(tmp_path, repo_root,
-                      'configs/toy/seg/upernet_r18-w16-{variant}_1xb4_toy-128x128.py')
+def test_time_main_profiles_every_stage(tmp_path, repo_root, gap_seg_experiment):
+    exp = gap_seg_experiment()
     work = tmp_path / 'timed'
     proc = _run(['tools/analysis/time_main.py', exp, '--work-dir', str(work), '--seeds', '1',
                  '--options', f'toy_data.out_dir={tmp_path}/data', *TINY], repo_root)

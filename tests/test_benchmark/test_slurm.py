@@ -167,19 +167,13 @@ def test_failures_come_from_sacct_with_their_dependents(slurm, tmp_path, repo_ro
 
 
 @pytest.mark.slow
-def test_a_run_stopped_by_its_time_limit_saves_requeues_and_resumes(slurm, tmp_path, repo_root):
+def test_a_run_stopped_by_its_time_limit_saves_requeues_and_resumes(slurm, tmp_path, repo_root,
+                                                                     gap_seg_experiment):
     """--slurm-time 2 with the signal 60 s before it (Slurm sends it 35-55 s into a job): a
     toy pretraining of about 70 s of training cannot finish in one start. Its job saves a
     checkpoint at the signal, requeues itself and the next start resumes inside the epoch it
     stopped in: every training iteration runs exactly once over all starts."""
-    exp = tmp_path / 'exp.py'
-    exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
-variants = dict(_delete_=True,
-                gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'))
-tasks = dict(_delete_=True, ade20k=dict(
-    kind='seg', config='configs/toy/seg/upernet_r18-w16-{{variant}}_1xb4_toy-128x128.py',
-    metrics=['mIoU']))
-""")
+    exp = gap_seg_experiment()
     epochs = 120  # 8 iterations each on the default toy set
     options = [f'toy_data.out_dir={tmp_path}/data', 'toy_data.coco.num_train=2',
                'toy_data.coco.num_val=1', 'toy_data.ade20k.num_train=4',
@@ -192,7 +186,7 @@ tasks = dict(_delete_=True, ade20k=dict(
                'cfg_options.ade20k.train_cfg.max_iters=2',
                'cfg_options.ade20k.train_cfg.val_interval=2']
     work = tmp_path / 'bench'
-    cmd = [sys.executable, 'tools/benchmark_transfer.py', str(exp), '--launcher', 'slurm',
+    cmd = [sys.executable, 'tools/benchmark_transfer.py', exp, '--launcher', 'slurm',
            '--seeds', '1', '--work-dir', str(work), '--wait', '--poll-interval', '2',
            '--slurm-time', '2', '--slurm-signal-delay', '60', '--options', *options]
     proc = _run(cmd, repo_root, slurm, timeout=1500)

@@ -24,16 +24,8 @@ TINY = ['toy_data.cls.num_train=12', 'toy_data.cls.num_val=3', 'toy_data.cls.img
         'cfg_options.ade20k.train_cfg.max_iters=2', 'cfg_options.ade20k.train_cfg.val_interval=2']
 
 
-def _experiment(tmp_path, repo_root, epochs):
-    exp = tmp_path / 'exp.py'
-    exp.write_text(f"""_base_ = '{repo_root}/configs/benchmark/toy.py'
-variants = dict(_delete_=True,
-                gap=dict(pretrain_config='configs/toy/resnet18-w16-gap_1xb32_toy.py'))
-tasks = dict(_delete_=True, ade20k=dict(
-    kind='seg', config='configs/toy/seg/upernet_r18-w16-{{variant}}_1xb4_toy-128x128.py',
-    metrics=['mIoU']))
-""")
-    return [sys.executable, 'tools/benchmark_transfer.py', str(exp), '--seeds', '1',
+def _command(tmp_path, exp, epochs):
+    return [sys.executable, 'tools/benchmark_transfer.py', exp, '--seeds', '1',
             '--work-dir', str(tmp_path / 'bench'), '--options', f'toy_data.out_dir={tmp_path}/data',
             f'cfg_options.pretrain.train_cfg.max_epochs={epochs}',
             f'cfg_options.pretrain.param_scheduler.1.end={epochs}', *TINY]
@@ -82,9 +74,10 @@ def test_lock_of_a_dead_process_here_is_stale(tmp_path):
 
 
 @pytest.mark.slow
-def test_second_invocation_stops_at_once_and_a_killed_ones_lock_does_not_block(tmp_path,
-                                                                              repo_root):
-    cmd = _experiment(tmp_path, repo_root, epochs=200)  # still training when the second starts
+def test_second_invocation_stops_at_once_and_a_killed_ones_lock_does_not_block(
+        tmp_path, repo_root, gap_seg_experiment):
+    # 200 epochs: still training when the second starts
+    cmd = _command(tmp_path, gap_seg_experiment(), epochs=200)
     first = _start(cmd, repo_root)
     lock = tmp_path / 'bench' / LOCK_FILE
     try:
@@ -109,9 +102,9 @@ def test_second_invocation_stops_at_once_and_a_killed_ones_lock_does_not_block(t
 
 
 @pytest.mark.slow
-def test_sigterm_stops_workers_and_runs_which_resume(tmp_path, repo_root):
+def test_sigterm_stops_workers_and_runs_which_resume(tmp_path, repo_root, gap_seg_experiment):
     epochs = 60  # 3 iterations each: long enough to be stopped while training
-    cmd = _experiment(tmp_path, repo_root, epochs=epochs)
+    cmd = _command(tmp_path, gap_seg_experiment(), epochs=epochs)
     proc = _start(cmd, repo_root)
     run_dir = tmp_path / 'bench' / 'runs' / 'seed0' / 'gap' / 'pretrain'
     try:
