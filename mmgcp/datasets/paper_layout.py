@@ -29,7 +29,7 @@ from mmgcp.converters.published_layouts import (
     write_published_checkpoints,
 )
 
-from .toy.coco import SHAPES, polygon_area, shape_polygon
+from .toy.coco import SHAPES, place_shape, polygon_area, shape_polygon
 from .toy.textures import TEXTURE_NAMES, render_texture, smooth_noise, to_uint8
 from .toy.utils import SPLIT_CODES, check_int, check_seed, image_rng
 
@@ -245,17 +245,10 @@ def place_polygons(rng: np.random.Generator, width: int, height: int,
         side = min(side, min(width, height) - 4)
         for _ in range(30):
             shape = shape_polygon(rng, int(rng.integers(len(SHAPES))), side)
-            half_extent = shape.max(axis=0)
-            centre = rng.uniform(half_extent + 1, np.array([width, height]) - half_extent - 1)
-            polygon = np.round(shape + centre, 2)
-            box = np.concatenate([polygon.min(axis=0), polygon.max(axis=0)])
-            # A margin between boxes, so no object hides part of another and masks stay exact.
-            if any((box[:2] < other[2:] + 2).all() and (other[:2] < box[2:] + 2).all()
-                   for other in boxes):
-                continue
-            boxes.append(box)
-            polygons.append(polygon)
-            break
+            polygon = place_shape(rng, shape, np.array([width, height]), boxes)
+            if polygon is not None:
+                polygons.append(polygon)
+                break
     return polygons
 
 

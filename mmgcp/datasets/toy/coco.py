@@ -11,7 +11,7 @@ pretraining on the toy classification set teaches.
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -65,6 +65,33 @@ def polygon_area(polygon: np.ndarray) -> float:
     return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
+def place_shape(rng: np.random.Generator, shape: np.ndarray, limit,
+                boxes: List[np.ndarray]) -> Optional[np.ndarray]:
+    """Put ``shape`` (centred on the origin) at a random place inside ``[0, limit]``, 1 px from
+    the border, unless its box comes within 2 px of one of ``boxes`` (a margin, so no object hides
+    part of another and masks stay exact). One ``rng.uniform`` draw either way.
+
+    Args:
+        rng (np.random.Generator): Source of randomness.
+        shape (np.ndarray): ``(num_vertices, 2)`` vertices centred on their box.
+        limit (float | np.ndarray): Image size, or ``(width, height)``.
+        boxes (list[np.ndarray]): Boxes ``(x1, y1, x2, y2)`` already placed; the new box is
+            appended when the shape is placed.
+
+    Returns:
+        np.ndarray | None: The placed polygon, rounded to 0.01 px, or None if it overlapped.
+    """
+    half_extent = shape.max(axis=0)
+    centre = rng.uniform(half_extent + 1, limit - half_extent - 1)
+    polygon = np.round(shape + centre, 2)
+    box = np.concatenate([polygon.min(axis=0), polygon.max(axis=0)])
+    if any((box[:2] < other[2:] + 2).all() and (other[:2] < box[2:] + 2).all()
+           for other in boxes):
+        return None
+    boxes.append(box)
+    return polygon
+
+
 def _place_objects(rng: np.random.Generator, num_classes: int,
                    img_size: int) -> List[Tuple[int, np.ndarray]]:
     """Draw 1-3 non-overlapping shapes that lie inside the image."""
@@ -77,16 +104,9 @@ def _place_objects(rng: np.random.Generator, num_classes: int,
         category = int(rng.integers(num_classes))
         shape = shape_polygon(rng, int(rng.integers(len(SHAPES))),
                               rng.uniform(*SIZE_RANGE) * img_size)
-        half_extent = shape.max(axis=0)
-        centre = rng.uniform(half_extent + 1, img_size - half_extent - 1)
-        polygon = np.round(shape + centre, 2)
-        box = np.concatenate([polygon.min(axis=0), polygon.max(axis=0)])
-        # Boxes apart by a margin, so no object hides part of another and masks stay exact.
-        if any((box[:2] < other[2:] + 2).all() and (other[:2] < box[2:] + 2).all()
-               for other in boxes):
-            continue
-        boxes.append(box)
-        objects.append((category, polygon))
+        polygon = place_shape(rng, shape, img_size, boxes)
+        if polygon is not None:
+            objects.append((category, polygon))
     return objects
 
 
