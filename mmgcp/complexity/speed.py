@@ -58,7 +58,7 @@ class SpeedResult:
     device: str
     batch_size: int
     input_shape: tuple
-    params: int = 0
+    params: int
     phases: Dict[str, PhaseResult] = field(default_factory=dict)
 
     def to_dict(self) -> dict:

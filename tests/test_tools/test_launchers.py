@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
+
+from mmgcp.utils import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
-
 
 
 def _tool_env(**extra) -> dict:
@@ -66,7 +66,7 @@ def test_slurm_train_leaves_a_checkpoint_and_a_log(slurm_conf, toy_classifier, t
     assert proc.returncode == 0, log[-5000:]
     checkpoint = osp.join(work, 'epoch_1.pth')
     assert osp.isfile(checkpoint), log[-3000:]
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    state = load_checkpoint_file(checkpoint, map_location='cpu', trust=False)
     assert state['meta']['epoch'] == 1 and 'neck.reduction.conv.weight' in state['state_dict']
     logs = [osp.join(root, f) for root, _, files in os.walk(work) for f in files
             if f.endswith('.log')]

@@ -132,7 +132,7 @@ def test_resume_after_a_kill_loads_without_trust(toy, cls_checkpoint, repo_root,
 @pytest.fixture
 def crafted(cls_checkpoint, crafted_checkpoint):
     """The toy classifier's checkpoint with an object that runs ``touch`` when loaded."""
-    return crafted_checkpoint(checkpoint=torch.load(cls_checkpoint, weights_only=False))
+    return crafted_checkpoint(checkpoint=load_checkpoint_file(cls_checkpoint, trust=False))
 
 
 ENTRY_POINTS = {
@@ -184,7 +184,7 @@ def test_resume_refuses_a_crafted_newest_checkpoint(toy, cls_checkpoint, crafted
 
 def test_trust_is_scoped_to_one_invocation(toy, cls_checkpoint, tool_runner, tmp_path):
     # Harmless, but outside the allowlist: only a user's trust lets it load.
-    checkpoint = torch.load(cls_checkpoint, map_location='cpu', weights_only=False)
+    checkpoint = load_checkpoint_file(cls_checkpoint, map_location='cpu', trust=False)
     checkpoint['meta']['ratio'] = fractions.Fraction(1, 3)
     path = str(tmp_path / 'needs_trust.pth')
     torch.save(checkpoint, path)

@@ -11,6 +11,7 @@ import torch
 
 import mmgcp  # noqa: F401
 from mmgcp.datasets.toy import make_toy_classification
+from mmgcp.utils import load_checkpoint_file
 
 GCP_CFG = 'configs/toy/resnet18-w16-gcp_1xb32_toy.py'
 
@@ -31,7 +32,7 @@ def _data_opts(root, epochs):
 
 
 def _state(path):
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return load_checkpoint_file(path, map_location='cpu', trust=False)
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 import pytest
-import torch
+
+from mmgcp.utils import load_checkpoint_file
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +84,7 @@ def test_toy_detection_fine_tunes_gcp_trunk_and_neck_and_evaluates_with_pycocoto
     assert f'load backbone.* of {toy_gcp_checkpoint} into ResNet' in log
     assert f'load neck.reduction.* of {toy_gcp_checkpoint} into ConvModule' in log
     checkpoint = osp.join(work, 'epoch_4.pth')
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    state = load_checkpoint_file(checkpoint, map_location='cpu', trust=False)['state_dict']
     assert 'neck.0.reduction.conv.weight' in state and 'neck.1.lateral_convs.0.conv.weight' in state
 
     out = str(tmp_path / 'det_metrics.json')
